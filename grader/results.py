@@ -1,0 +1,121 @@
+"""What grading produces for one submission: the input of reports and gradebook exports.
+
+A :class:`GradeResult` holds who submitted (:class:`Student`), how the run went, the evidence,
+and one :class:`TaskResult` per rubric task with its :class:`CheckResult` list. It round-trips
+through JSON (``result.json`` in the output folder), so reports and exports can be rebuilt from
+stored results alone.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from grader.evidence import Evidence, Level, from_json, to_json
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_ASSESSED = "not_assessed"  # fast mode, missing evidence, selector matched nothing
+    MANUAL = "manual"  # waits for a human score
+
+    @property
+    def icon(self) -> str:
+        return {"passed": "✔", "failed": "✘", "not_assessed": "–", "manual": "✎"}[self.value]
+
+
+@dataclass
+class CheckResult:
+    check: str  # the check's kind, e.g. "total_params"
+    title: str  # what it asks, in words: "total parameters = 81,834"
+    status: Status
+    points: float  # earned
+    max_points: float
+    message: str = ""  # what the student can act on
+    level: Level | None = None  # evidence level of the figure the check used
+    figure: float | str | None = None  # the figure it compared, for tables
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskResult:
+    task_id: str
+    title: str
+    points: float
+    max_points: float
+    checks: list[CheckResult] = field(default_factory=list)
+    model_id: str | None = None  # the model the selector chose
+    selector: str = ""  # the selector, in words
+    selector_message: str = ""  # why nothing was found, with a hint
+    manual: bool = False
+    answer: str | None = None  # the student's markdown answer, for manual items
+    human_score: float | None = None
+    human_comment: str | None = None
+
+
+@dataclass
+class Student:
+    """Who a submission belongs to, as far as the LMS export tells."""
+
+    key: str  # unique within the batch; the file stem when nothing better is known
+    name: str | None = None
+    student_id: str | None = None
+    login: str | None = None
+    email: str | None = None
+    section: str | None = None
+    late: bool = False
+    submitted_at: str | None = None
+    note: str | None = None  # e.g. "3 files uploaded; graded the newest, hw1-2.ipynb"
+
+
+@dataclass
+class SubmissionProblem:
+    """Why a submission could not be graded (or only partly): shown in reports, never a crash."""
+
+    kind: str  # "invalid_notebook", "kernel_died", "timeout", "limit", "environment", "incomplete", "internal"
+    message: str
+    detail: str = ""
+
+
+@dataclass
+class GradeResult:
+    student: Student
+    path: str  # the submitted file, as given
+    rubric: str = ""
+    assignment: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    pass_mark: float | None = None
+    passed: bool | None = None
+    tasks: list[TaskResult] = field(default_factory=list)
+    problems: list[SubmissionProblem] = field(default_factory=list)
+    evidence: Evidence | None = None
+    mode: str = "executed"  # executed | static
+    fast_mode: bool = False
+    sandbox: str = "none"
+    duration_s: float | None = None
+    grader_version: str = ""
+    graded_at: str = ""
+
+    @property
+    def checks(self) -> list[CheckResult]:
+        return [check for task in self.tasks for check in task.checks]
+
+    @property
+    def all_automatic_passed(self) -> bool:
+        """True when every automatic check passed: the exit code of ``grade check``."""
+        auto = [c for c in self.checks if c.status is not Status.MANUAL]
+        return not self.problems_blocking and all(c.status is Status.PASSED for c in auto)
+
+    @property
+    def problems_blocking(self) -> list[SubmissionProblem]:
+        return [p for p in self.problems if p.kind in {"invalid_notebook", "internal"}]
+
+    def to_json(self) -> dict[str, Any]:
+        return to_json(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "GradeResult":
+        return from_json(cls, data)
