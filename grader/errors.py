@@ -49,3 +49,19 @@ class EnvironmentProblem(GraderError):
     """The assignment's environment is broken (a support module's import fails in the preflight)."""
 
     exit_code = 2
+
+
+class ReferenceModelError(UsageError):
+    """A reference model is unknown, or its weights file is missing or does not fit it."""
+
+
+class ArchiveError(UsageError):
+    """A zip archive cannot be extracted safely (path traversal, symlinks, too large, damaged).
+
+    Nothing of a refused archive is extracted."""
+
+
+class BatchLockedError(GraderError):
+    """Another grading batch is writing to the same output folder."""
+
+    exit_code = 2

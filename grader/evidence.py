@@ -347,7 +347,7 @@ _T = typing.TypeVar("_T")
 
 def from_json(cls: type[_T], data: Any) -> _T:
     """Rebuild a dataclass from :func:`to_json` output. Raises ``ValueError`` on a wrong shape."""
-    return _build(cls, data, cls.__name__)
+    return _build(cls, data, getattr(cls, "__name__", "value"))
 
 
 def _build(tp: Any, data: Any, where: str) -> Any:

@@ -1,0 +1,317 @@
+"""The ``grade`` command. Parsing and printing only: the work is done by the stage modules.
+
+    grade SUBMISSIONS... --rubric R [--out DIR]     grade a batch (the default command)
+    grade check NOTEBOOK --rubric R                 a student's self-check, fast mode
+    grade rubric validate FILE                      check a rubric file
+    grade export RESULTS_DIR --to canvas            gradebook from stored results
+    grade reference list | show NAME | train NAME   the course's reference models
+    grade calibrate RUBRIC                          is the rubric's threshold reachable?
+
+Exit codes: 0 every automatic check passed, 1 some failed, 2 usage error, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from grader import __version__
+from grader.errors import GraderError
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _DefaultGroup(click.Group):
+    """``grade PATH...`` runs the ``run`` command; ``grade check ...`` and the rest are subcommands."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nn-grader")
+def main() -> None:
+    """Grade Keras course notebooks against a rubric.
+
+    \b
+    grade submissions/ --rubric cifar10            grade a folder, a zip or an LMS export
+    grade check my.ipynb --rubric cifar10          check your own notebook before you submit
+    """
+
+
+def _common_options(func):
+    options = [
+        click.option("--rubric", "-r", required=True, help="Rubric file, or the name of a built-in rubric (cifar10, mnist_cnn, ...)."),
+        click.option("--data", default=None, help="Dataset source: auto (local Keras cache), synthetic, or an .npz file."),
+        click.option("--static", is_flag=True, help="Grade from the outputs saved in the notebook; execute nothing."),
+        click.option("--no-compat", is_flag=True, help="Do not map removed Keras 1/2 APIs (lr=, nb_epoch=, fit_generator)."),
+        click.option("--no-verify", is_flag=True, help="Skip the clean re-evaluation of saved models."),
+        click.option("--hidden-test", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An .npz with x_test, y_test to verify accuracy on."),
+        click.option("--cell-timeout", type=float, help="Seconds a cell may run (default: the rubric's)."),
+        click.option("--timeout", "notebook_timeout", type=float, help="Seconds a whole notebook may run (default: the rubric's)."),
+        click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML (one test case per check)."),
+        click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), help="Write a markdown summary (for a CI job summary)."),
+        click.option("--quiet", "-q", is_flag=True, help="Print only the final line."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@main.command("run")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@_common_options
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("grading-output"), show_default=True, help="Folder for results, reports and exports.")
+@click.option("--fast", is_flag=True, help="Cap training (epochs, samples, steps): structure is graded exactly, accuracy is not assessed.")
+@click.option("--workers", "-j", type=int, default=None, help="Notebooks run at once (default: one per two cores).")
+@click.option("--force", is_flag=True, help="Run every submission again, even those already graded.")
+@click.option("--layout", default="auto", show_default=True, help="LMS export layout: auto, canvas, moodle, blackboard, brightspace, gradescope, github-classroom, folders, files.")
+@click.option("--pattern", default=None, help="A regex with named groups (name, id, login, late) for file names of your own layout.")
+@click.option("--export", "exports", multiple=True, help="Gradebook format to write: canvas, moodle, blackboard, brightspace, gradescope, csv (repeatable).")
+@click.option("--manual", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV of human scores for manual items, merged into the results.")
+def run_command(paths: tuple[Path, ...], rubric: str, out: Path, fast: bool, workers: int | None, force: bool,
+                layout: str, pattern: str | None, exports: tuple[str, ...], manual: Path | None, **common) -> None:
+    """Grade SUBMISSIONS: notebooks, folders, zips or LMS exports."""
+    from grader.batch import default_workers, grade_batch
+    from grader.submissions import collect
+
+    def work() -> int:
+        loaded = _load_rubric(rubric)
+        collected = collect(list(paths), layout=layout, pattern=pattern, work_dir=out / ".collected")
+        if not collected.submissions:
+            raise GraderError(f"no notebooks found in {', '.join(map(str, paths))}")
+        options = _grading_options(common, fast=fast, force=force)
+        progress = _Progress(len(collected.submissions), quiet=common["quiet"])
+        progress.header(loaded, collected, options)
+        results = grade_batch(collected.submissions, loaded, out, options=options,
+                              workers=workers or default_workers(), on_start=progress.started, on_result=progress.finished)
+        if manual:
+            results = _merge_manual(results, manual, out)
+        _write_outputs(results, out, loaded, exports=exports, junit=common["junit"], summary=common["summary"])
+        progress.done(results, out)
+        return EXIT_PASSED if all(r.all_automatic_passed for r in results) else EXIT_FAILED
+
+    sys.exit(_guarded(work))
+
+
+@main.command("check")
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_common_options
+@click.option("--full", is_flag=True, help="Train as the notebook says (slow on a CPU); default is fast mode.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for the report (default: a temporary folder).")
+def check_command(notebook: Path, rubric: str, full: bool, out: Path | None, **common) -> None:
+    """Check one NOTEBOOK before you submit it (fast mode: about a minute on a laptop)."""
+    from grader.batch import grade_batch
+    from grader.results import Student
+    from grader.submissions import Submission
+
+    def work() -> int:
+        import tempfile
+
+        started = time.perf_counter()
+        loaded = _load_rubric(rubric)
+        out_dir = out or Path(tempfile.mkdtemp(prefix="nn-grader-check-"))
+        options = _grading_options(common, fast=not full and not common["static"], force=True)
+        submission = Submission(path=notebook, student=Student(key=_safe_key(notebook.stem)))
+        results = grade_batch([submission], loaded, out_dir, options=options, workers=1)
+        _write_outputs(results, out_dir, loaded, exports=(), junit=common["junit"], summary=common["summary"])
+        from grader.terminal import print_check
+
+        print_check(results[0], out_dir=out_dir, seconds=time.perf_counter() - started, quiet=common["quiet"])
+        return EXIT_PASSED if results[0].all_automatic_passed else EXIT_FAILED
+
+    sys.exit(_guarded(work))
+
+
+@main.group("rubric")
+def rubric_group() -> None:
+    """Work with rubric files."""
+
+
+@rubric_group.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def rubric_validate(files: tuple[Path, ...]) -> None:
+    """Check rubric FILES: unknown keys, wrong types, unknown checks, with line numbers."""
+    from grader.rubric import validate_rubric_file
+
+    failed = False
+    for path in files:
+        problems = validate_rubric_file(path)
+        if problems:
+            failed = True
+            for problem in problems:
+                click.echo(problem, err=True)
+        else:
+            click.echo(f"{path}: valid")
+    sys.exit(EXIT_USAGE if failed else EXIT_PASSED)
+
+
+@main.command("export")
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--to", "formats", multiple=True, required=True, help="canvas, moodle, blackboard, brightspace, gradescope, csv (repeatable).")
+@click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The gradebook downloaded from the LMS, to keep its rows and columns.")
+@click.option("--title", default=None, help="Assignment title in the gradebook column.")
+def export_command(results_dir: Path, formats: tuple[str, ...], template: Path | None, title: str | None) -> None:
+    """Write gradebook files from the results stored in RESULTS_DIR."""
+    from grader.report.exports import export_gradebook
+    from grader.store import ResultStore
+
+    def work() -> int:
+        results = ResultStore(results_dir).load_results()
+        if not results:
+            raise GraderError(f"{results_dir} holds no graded results")
+        for fmt in formats:
+            path = export_gradebook(results, fmt, results_dir / "exports", template=template,
+                                    assignment_title=title or results[0].assignment or "Assignment")
+            click.echo(f"{fmt}: {path}")
+        return EXIT_PASSED
+
+    sys.exit(_guarded(work))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _guarded(work) -> int:
+    try:
+        return work()
+    except GraderError as exc:
+        click.echo(f"grade: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("grade: stopped (Ctrl-C); finished results are kept, run the same command to resume", err=True)
+        return 130
+    except click.ClickException:
+        raise
+    except Exception:
+        import traceback
+
+        click.echo("grade: internal error — please report it with this traceback:", err=True)
+        traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+def _load_rubric(name: str):
+    from grader.rubric import load_rubric
+
+    return load_rubric(name)
+
+
+def _grading_options(common: dict, *, fast: bool, force: bool):
+    from grader.grading import GradingOptions
+
+    return GradingOptions(
+        fast=fast, static=common["static"], data=common["data"], verify=not common["no_verify"], force=force,
+        compat=False if common["no_compat"] else None, cell_timeout=common["cell_timeout"],
+        notebook_timeout=common["notebook_timeout"], hidden_test=common["hidden_test"],
+    )
+
+
+def _safe_key(text: str) -> str:
+    import re
+
+    key = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "submission"
+    return key[:80]
+
+
+def _merge_manual(results, manual: Path, out: Path):
+    from grader.checks import apply_manual_scores, load_manual_scores
+
+    scores = load_manual_scores(manual)
+    from grader.store import ResultStore
+
+    store = ResultStore(out)
+    for result in results:
+        apply_manual_scores(result.tasks, scores, result.student.key)
+        result.score = round(sum(task.points for task in result.tasks), 4)
+        if result.pass_mark is not None:
+            result.passed = result.score >= result.pass_mark
+        store.save_result(result)
+    return results
+
+
+def _write_outputs(results, out: Path, rubric, *, exports, junit, summary) -> None:
+    from grader.report.html import write_reports
+
+    write_reports(results, out, references=_references(rubric))
+    if exports:
+        from grader.report.exports import export_gradebook
+
+        for fmt in exports:
+            export_gradebook(results, fmt, out / "exports", assignment_title=getattr(rubric, "title", "") or "Assignment")
+    if junit or summary:
+        from grader.report.ci import write_junit, write_summary_markdown
+
+        if junit:
+            write_junit(results, junit)
+        if summary:
+            write_summary_markdown(results, summary)
+
+
+def _references(rubric) -> dict | None:
+    """Reference architectures by task id, for the side-by-side layer tables."""
+    refs = {}
+    for task in getattr(rubric, "tasks", []):
+        name = getattr(task, "reference", None)
+        if name:
+            try:
+                from reference_models import architecture
+
+                refs[task.id] = architecture(name)
+            except Exception:
+                continue
+    return refs or None
+
+
+class _Progress:
+    """A rich progress bar with per-submission status and ETA; one line per result with --quiet off."""
+
+    def __init__(self, total: int, *, quiet: bool):
+        self.total = total
+        self.quiet = quiet
+        self.started_at = time.perf_counter()
+        self._bar = None
+        if not quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+            self._task = self._bar.add_task("grading", total=total)
+
+    def header(self, rubric, collected, options) -> None:
+        if self.quiet:
+            return
+        mode = "static (saved outputs)" if options.static else ("fast mode" if options.fast else "full training")
+        click.echo(f"nn-grader {__version__} · {getattr(rubric, 'title', '') or getattr(rubric, 'name', '')} · "
+                   f"{self.total} submission(s), layout {collected.layout} · {mode}")
+        for path, why in collected.skipped[:10]:
+            click.echo(f"  skipped {path}: {why}")
+        if self._bar:
+            self._bar.start()
+
+    def started(self, submission) -> None:
+        if self._bar:
+            self._bar.update(self._task, description=f"grading {submission.student.key}")
+
+    def finished(self, submission, result) -> None:
+        if self._bar:
+            status = "problem" if result.problems_blocking else f"{result.score:g}/{result.max_score:g}"
+            self._bar.console.print(f"  {submission.student.key:<32} {status:>10}  {result.duration_s or 0:5.1f} s")
+            self._bar.advance(self._task)
+
+    def done(self, results, out: Path) -> None:
+        if self._bar:
+            self._bar.stop()
+        elapsed = time.perf_counter() - self.started_at
+        failed = sum(1 for r in results if r.problems_blocking)
+        click.echo(f"graded {len(results)} submission(s) in {elapsed:.0f} s; {failed} could not be graded; "
+                   f"reports: {out / 'index.html'}")
+
+
+if __name__ == "__main__":
+    main()

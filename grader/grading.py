@@ -1,0 +1,298 @@
+"""Grading one submission from file to result, and the state a batch shares.
+
+A :class:`GradingSession` holds what every submission of a batch uses: the rubric, the data
+prepared once as ``.npz``, the clean :class:`~grader.verify.Verifier` (one Keras import for the
+whole batch) and the :class:`~grader.store.ResultStore`. :meth:`GradingSession.grade` runs the
+stages for one submission:
+
+    load → execute (or parse saved outputs, ``--static``) → read bundle → verify → check → result
+
+and never raises for anything a submission does: a bad file, a failing cell, a dead kernel, a
+malformed bundle all end as a :class:`~grader.results.GradeResult` with its problems listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from grader import __version__
+from grader.bundle import read_bundle
+from grader.datasets import load_dataset
+from grader.errors import BundleError, NotebookError
+from grader.evidence import Evidence, Finding
+from grader.execute import Execution, ExecutionSettings, PreparedRun, prepare, run
+from grader.notebook import load_notebook, load_notes
+from grader.results import GradeResult, SubmissionProblem
+from grader.store import ResultStore, result_key
+from grader.submissions import Submission
+from grader.verify import Verifier, VerifyRequest
+
+# Accuracy the kernel printed and accuracy the grader measured may differ this much before the
+# report flags it (the grader's preprocessing is inferred; batch-norm statistics, float noise).
+MISMATCH_TOLERANCE = 0.02
+
+
+@dataclass
+class GradingOptions:
+    fast: bool = False
+    static: bool = False
+    data: str | None = None  # overrides the rubric: "synthetic", "auto" or an .npz path
+    verify: bool = True
+    force: bool = False
+    compat: bool | None = None  # None: as the rubric says
+    cell_timeout: float | None = None
+    notebook_timeout: float | None = None
+    hidden_test: Path | None = None
+    kernel_env: dict[str, str] = field(default_factory=dict)
+
+
+class GradingSession:
+    """Everything a batch shares. Use as an async context manager or call :meth:`close`."""
+
+    def __init__(self, rubric, out_dir: Path, options: GradingOptions | None = None):
+        self.rubric = rubric
+        self.options = options or GradingOptions()
+        self.out_dir = Path(out_dir)
+        self.store = ResultStore(self.out_dir)
+        self.work_root = Path(tempfile.mkdtemp(prefix="nn-grader-work-"))
+        self.datasets: dict[str, Path] = {}
+        self.verify_data: Path | None = None
+        self.class_names: list[str] = []
+        self.verifier: Verifier | None = None
+
+    # -- shared preparation
+    def prepare_data(self) -> None:
+        """Load the rubric's dataset once (raises DatasetError with what to do when unavailable)."""
+        name = getattr(self.rubric, "dataset", None)
+        if not name or self.options.static:
+            return
+        source = self.options.data or getattr(self.rubric, "data_source", "auto") or "auto"
+        fast = self.fast_caps()
+        train_size = test_size = None
+        if fast:
+            train_size = max(4 * fast.get("train_samples", 512), 2000)
+            test_size = max(fast.get("test_samples", 512), 1000)
+        data = load_dataset(name, source=source, train_size=train_size, test_size=test_size)
+        path = self.work_root / "data" / f"{name}-{data.fingerprint()}.npz"
+        data.save_npz(path)
+        self.datasets = {name: path}
+        self.class_names = list(data.class_names)
+        self.verify_data = Path(self.options.hidden_test) if self.options.hidden_test else path
+        if self.options.verify and self.verifier is None:
+            self.verifier = Verifier().start()  # its Keras import overlaps the first notebook
+
+    def fast_caps(self) -> dict[str, int] | None:
+        if not self.options.fast:
+            return None
+        caps = getattr(self.rubric, "fast", None)
+        if caps is None:
+            return {"epochs": 1, "train_samples": 512, "steps_per_epoch": 8, "test_samples": 512}
+        return {k: int(v) for k, v in vars(caps).items() if v}
+
+    def settings(self) -> ExecutionSettings:
+        rubric, options = self.rubric, self.options
+        return ExecutionSettings(
+            cell_timeout=options.cell_timeout or getattr(rubric, "cell_timeout", 600.0),
+            notebook_timeout=options.notebook_timeout or getattr(rubric, "notebook_timeout", 3600.0),
+            fast=self.fast_caps(),
+            compat=options.compat if options.compat is not None else getattr(rubric, "compat", True),
+            datasets=dict(self.datasets),
+            support_files=list(getattr(rubric, "support_files", [])),
+            functions=list(rubric.functions_to_call()),
+            variables=list(rubric.variables_wanted()),
+            kernel_name=getattr(rubric, "kernel", None),
+            env=dict(options.kernel_env),
+        )
+
+    def close(self) -> None:
+        if self.verifier is not None:
+            self.verifier.close()
+            self.verifier = None
+        import shutil
+
+        shutil.rmtree(self.work_root, ignore_errors=True)
+
+    # -- one submission
+    def key_for(self, submission: Submission, settings: ExecutionSettings) -> str:
+        return result_key(
+            notebook_bytes=Path(submission.path).read_bytes(),
+            support_files=settings.support_files,
+            settings={"execution": settings.fingerprint(), "static": self.options.static,
+                      "data": {k: p.name for k, p in self.datasets.items()}, "verify": self.options.verify,
+                      "hidden_test": str(self.options.hidden_test or "")},
+            grader_version=__version__,
+        )
+
+    async def start(self, submission: Submission) -> "_Started":
+        """The part of grading that can run ahead: read the file, start its kernel."""
+        started = _Started(submission, time.perf_counter())
+        try:
+            started.nb = load_notebook(Path(submission.path))
+        except NotebookError as exc:
+            started.problem = SubmissionProblem(exc.kind, str(exc))
+            return started
+        except OSError as exc:
+            started.problem = SubmissionProblem("invalid_notebook", f"the file could not be read: {exc.strerror or exc}")
+            return started
+        settings = self.settings()
+        started.settings = settings
+        started.key = self.key_for(submission, settings)
+        if self.options.static:
+            return started
+        if not self.options.force:
+            started.evidence = self.store.load_evidence(started.key)
+            if started.evidence is not None:
+                started.cached = True
+                return started
+        workdir = self.work_root / "runs" / submission.student.key
+        started.prepared = await prepare(started.nb, workdir, settings)
+        return started
+
+    async def finish(self, started: "_Started") -> GradeResult:
+        """Run, verify, check: the rest of :meth:`grade` for a started submission."""
+        submission = started.submission
+        result = GradeResult(
+            student=submission.student, path=str(submission.path), rubric=str(getattr(self.rubric, "path", "") or ""),
+            assignment=getattr(self.rubric, "title", "") or getattr(self.rubric, "name", ""),
+            max_score=float(getattr(self.rubric, "max_points", 0.0)), pass_mark=getattr(self.rubric, "pass_mark", None),
+            mode="static" if self.options.static else "executed", fast_mode=bool(self.options.fast),
+            grader_version=__version__, graded_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        )
+        try:
+            if started.problem is not None:
+                result.problems.append(started.problem)
+                self._check(result, Evidence(submission=str(submission.path)))
+            else:
+                evidence = await self._evidence(started, result)
+                self._check(result, evidence)
+        except Exception as exc:  # a grader bug must cost one submission, not the batch
+            result.problems.append(SubmissionProblem("internal", f"internal grader error: {type(exc).__name__}: {exc}",
+                                                     traceback.format_exc()[-4000:]))
+        result.duration_s = time.perf_counter() - started.began
+        return result
+
+    async def grade(self, submission: Submission) -> GradeResult:
+        return await self.finish(await self.start(submission))
+
+    async def _evidence(self, started: "_Started", result: GradeResult) -> Evidence:
+        from grader.static import cells_from_notebook, static_evidence
+
+        nb = started.nb
+        for note in load_notes(nb):
+            result.problems.append(SubmissionProblem("note", note))
+        if self.options.static:
+            return static_evidence(nb, str(started.submission.path))
+        if started.evidence is not None:
+            evidence = started.evidence
+        else:
+            assert started.prepared is not None
+            execution = await run(started.prepared)
+            evidence = self._read(execution, cells_from_notebook(nb), str(started.submission.path))
+            if self.verifier is not None and self.verify_data is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self._verify, evidence)
+            self.store.save_evidence(started.key, evidence, execution.bundle_dir)
+        _problems_from(evidence, result)
+        return evidence
+
+    def _read(self, execution: Execution, cells, submission: str) -> Evidence:
+        try:
+            evidence = read_bundle(execution.bundle_dir, submission=submission, cells=cells)
+        except BundleError as exc:
+            evidence = Evidence(submission=submission, cells=cells)
+            evidence.findings.append(Finding("bundle", str(exc), severity="error"))
+        evidence.cell_errors = execution.cell_errors
+        evidence.kernel_died = execution.kernel_died
+        evidence.timed_out = execution.timed_out
+        evidence.duration_s = execution.duration_s
+        evidence.fast_mode = bool(execution.notebook is not None and self.options.fast)
+        if execution.setup_error:
+            evidence.findings.append(Finding("setup", execution.setup_error, severity="error"))
+        for run_ in evidence.runs:  # weights paths become absolute for the verifier
+            if run_.weights_file:
+                run_.weights_file = str(execution.bundle_dir / run_.weights_file)
+        return evidence
+
+    def _verify(self, evidence: Evidence) -> None:
+        """Measure every trained model's final state in the clean process."""
+        assert self.verifier is not None and self.verify_data is not None
+        last_run = {}
+        for run_ in evidence.runs:
+            if run_.weights_file:
+                last_run[run_.model_id] = run_
+        for model_id, run_ in last_run.items():
+            observed = {}
+            if run_.fit.x is not None:
+                observed = {"minimum": run_.fit.x.minimum, "maximum": run_.fit.x.maximum, "mean": run_.fit.x.mean}
+            preprocess = getattr(self.rubric, "preprocess", "auto") or "auto"
+            verification = self.verifier.verify(VerifyRequest(
+                model_path=run_.weights_file, data_path=str(self.verify_data), model_id=model_id,
+                preprocess=preprocess if isinstance(preprocess, str) else "auto", observed=observed,
+                class_names=self.class_names,
+            ))
+            evidence.verifications.append(verification)
+            _compare(evidence, run_, verification)
+
+    def _check(self, result: GradeResult, evidence: Evidence) -> None:
+        from grader.checks import grade as apply_rubric
+
+        result.evidence = evidence
+        result.tasks = apply_rubric(self.rubric, evidence, fast_mode=bool(self.options.fast))
+        result.score = round(sum(task.points for task in result.tasks), 4)
+        if result.max_score == 0.0:
+            result.max_score = sum(task.max_points for task in result.tasks)
+        if result.pass_mark is not None:
+            result.passed = result.score >= result.pass_mark
+
+
+@dataclass
+class _Started:
+    submission: Submission
+    began: float
+    nb: nbformat.NotebookNode | None = None
+    settings: ExecutionSettings | None = None
+    key: str = ""
+    problem: SubmissionProblem | None = None
+    prepared: PreparedRun | None = None
+    evidence: Evidence | None = None
+    cached: bool = False
+
+
+def _problems_from(evidence: Evidence, result: GradeResult) -> None:
+    if evidence.kernel_died:
+        result.problems.append(SubmissionProblem("kernel_died", evidence.kernel_died))
+    if evidence.timed_out:
+        result.problems.append(SubmissionProblem("timeout", evidence.timed_out))
+    for finding in evidence.findings:
+        if finding.kind == "setup":
+            result.problems.append(SubmissionProblem("internal", finding.message))
+
+
+def _compare(evidence: Evidence, run_, verification) -> None:
+    """Flag a kernel figure that the clean measurement contradicts."""
+    if verification.status != "ok":
+        evidence.findings.append(Finding("verification", f"model {run_.model_id} (fit #{run_.index + 1}, cell "
+                                         f"{run_.cell.index}) was not verified: {verification.message}", run_.cell, "warning"))
+        return
+    if verification.total_params is not None and run_.architecture.total_params and verification.total_params != run_.architecture.total_params:
+        evidence.findings.append(Finding(
+            "mismatch", f"the saved model has {verification.total_params:,} parameters, but the notebook's run recorded "
+            f"{run_.architecture.total_params:,}: the recorded architecture is not trusted", run_.cell, "error"))
+    measured = verification.test_accuracy.value if verification.test_accuracy else None
+    for ev in evidence.evaluations_of(run_.model_id):
+        if ev.index < 0 or evidence.fast_mode:
+            continue
+        claimed = next((v for k, v in ev.results.items() if k.endswith("accuracy") or k.endswith("acc")), None)
+        if claimed is not None and measured is not None and abs(claimed - measured) > MISMATCH_TOLERANCE:
+            evidence.findings.append(Finding(
+                "mismatch", f"the accuracy printed in the notebook ({claimed:.1%}, cell {ev.cell.index}) does not match "
+                f"the saved model ({measured:.1%} measured by the grader on {verification.samples:,} test samples)",
+                ev.cell, "warning"))
+
