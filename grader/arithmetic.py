@@ -82,7 +82,8 @@ def explain_layer(layer: LayerInfo, *, input_shape: list[int | None] | None = No
         return str(formula)
     label = _pool_label(layer) if _is_pooling(layer.class_name) else layer.class_name
     if layer.layers:
-        return f"{layer.name} ({layer.class_name}, {len(layer.layers)} layers): " + _count_text(layer)
+        count = len(layer.layers)
+        return f"{layer.name} ({layer.class_name}, {count} layer{'' if count == 1 else 's'}): " + _count_text(layer)
     if layer.params == 0 and _parameter_free(layer.class_name):
         return f"{label}: 0 parameters"
     return f"{layer.class_name} {layer.name}: " + _count_text(layer)

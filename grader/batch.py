@@ -19,13 +19,21 @@ from typing import Callable
 
 from grader.execute import drain_shutdowns, shutdown_in_background
 from grader.grading import GradingOptions, GradingSession
+from grader.preflight import mark_environment_problem, run_preflight, shared_environment_errors
 from grader.results import GradeResult
 from grader.submissions import Submission
 
 
 def default_workers() -> int:
-    """One kernel per two cores: a training notebook keeps two cores busy on its own."""
-    return max(1, (os.cpu_count() or 2) // 2)
+    """One kernel per core, at most one per 3 GiB of memory (a TensorFlow kernel that trains takes
+    about 2.4 GB). Notebooks spend much of their time outside training (start-up, imports, saving,
+    plotting), so two on two cores finish sooner than one after the other."""
+    cores = os.cpu_count() or 1
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = 8 * 2**30
+    return max(1, min(cores, memory // (3 * 2**30)))
 
 
 async def grade_submissions(
@@ -81,6 +89,15 @@ def grade_batch(
         session.store.clean_leftovers()
         try:
             session.prepare_data()
-            return asyncio.run(grade_submissions(session, submissions, workers=workers, on_start=on_start, on_result=on_result))
+            options = session.options
+            if options.preflight and not options.static:
+                run_preflight(session.settings(), list(getattr(rubric, "packages", [])))
+            results = asyncio.run(grade_submissions(session, submissions, workers=workers, on_start=on_start, on_result=on_result))
+            shared = shared_environment_errors(results)
+            if shared:
+                mark_environment_problem(results, shared)
+                for result in results:
+                    session.store.save_result(result)
+            return results
         finally:
             session.close()

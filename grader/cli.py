@@ -117,6 +117,7 @@ def check_command(notebook: Path, rubric: str, full: bool, out: Path | None, **c
         loaded = _load_rubric(rubric)
         out_dir = out or Path(tempfile.mkdtemp(prefix="nn-grader-check-"))
         options = _grading_options(common, fast=not full and not common["static"], force=True)
+        options.preflight = False  # a self-check reports a missing package in its own result
         submission = Submission(path=notebook, student=Student(key=_safe_key(notebook.stem)))
         results = grade_batch([submission], loaded, out_dir, options=options, workers=1)
         _write_outputs(results, out_dir, loaded, exports=(), junit=common["junit"], summary=common["summary"])
@@ -172,6 +173,17 @@ def export_command(results_dir: Path, formats: tuple[str, ...], template: Path |
         return EXIT_PASSED
 
     sys.exit(_guarded(work))
+
+
+def _register_course_commands() -> None:
+    from grader.calibrate import calibrate_command
+    from grader.reference import reference_group
+
+    main.add_command(reference_group, "reference")
+    main.add_command(calibrate_command, "calibrate")
+
+
+_register_course_commands()
 
 
 # ---------------------------------------------------------------------------------------------

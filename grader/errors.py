@@ -65,3 +65,7 @@ class BatchLockedError(GraderError):
     """Another grading batch is writing to the same output folder."""
 
     exit_code = 2
+
+
+class SandboxUnavailable(UsageError):
+    """``--sandbox bwrap`` was asked for, but bubblewrap cannot run a kernel on this machine."""

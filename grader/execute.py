@@ -23,7 +23,6 @@ import asyncio
 import os
 import re
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from grader.evidence import CellError, CellRef
+from grader.limits import Limits, file_size_hit
 
 KERNEL_LIB = "nn_grader_kernel"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -58,6 +58,9 @@ class ExecutionSettings:
     kernel_name: str | None = None  # None: this Python's own ipykernel
     env: dict[str, str] = field(default_factory=dict)  # extra variables for the kernel
     max_output_bytes: int = 2 * 2**20  # per cell, kept in the executed notebook
+    sandbox: str = "auto"  # auto | bwrap | none (grader.sandbox)
+    limits: Limits = field(default_factory=Limits)  # memory, processes, CPU time, file size, disk
+    hidden: list[Path] = field(default_factory=list)  # never visible in the sandbox: output folder, rubric, hidden test data
 
     def fingerprint(self) -> dict[str, Any]:
         """What changes the evidence: part of the result cache key."""
@@ -70,6 +73,8 @@ class ExecutionSettings:
             "functions": sorted(self.functions),
             "variables": sorted(self.variables),
             "kernel_name": self.kernel_name,
+            "sandbox": self.sandbox,
+            "limits": self.limits.fingerprint(),
         }
 
 
@@ -84,6 +89,8 @@ class Execution:
     setup_error: str | None = None  # the recorder could not be installed
     duration_s: float = 0.0
     cells_run: int = 0
+    limit_hit: str | None = None  # "memory limit 8 GiB reached in cell 14"
+    sandbox: str = "none"  # how the kernel ran: bwrap | none
 
 
 class _GradingClient(NotebookClient):
@@ -205,21 +212,26 @@ def _finalize_code(settings: ExecutionSettings) -> str:
     )
 
 
-def _new_kernel_manager(settings: ExecutionSettings) -> AsyncKernelManager:
-    if settings.kernel_name:
-        return AsyncKernelManager(kernel_name=settings.kernel_name)
-    km = AsyncKernelManager()
-    # This Python's own ipykernel, whatever kernelspecs the machine has installed.
-    km.kernel_cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    return km
+def _new_kernel_manager(settings: ExecutionSettings, workdir: Path) -> AsyncKernelManager:
+    # This Python's own ipykernel (or the rubric's kernelspec), in the sandbox and under the
+    # limits the settings ask for: grader.sandbox builds the command and watches the kernel.
+    from grader.sandbox import kernel_manager
+
+    return kernel_manager(settings, workdir)
 
 
 async def prepare(nb: nbformat.NotebookNode, workdir: Path, settings: ExecutionSettings) -> PreparedRun:
     """Make the working folder, start the kernel and install the recorder."""
     started = time.perf_counter()
     make_workdir(workdir, settings)
-    km = _new_kernel_manager(settings)
-    await km.start_kernel(cwd=str(workdir), env=kernel_environment(workdir, settings))
+    km = _new_kernel_manager(settings, workdir)
+    # The kernel's own stderr (TensorFlow's start-up lines, ipykernel warnings) goes to a log per
+    # submission, not into the grader's terminal.
+    log = open(workdir / ".nn-grader" / "kernel.log", "ab")
+    try:
+        await km.start_kernel(cwd=str(workdir), env=kernel_environment(workdir, settings), stdout=log, stderr=log)
+    finally:
+        log.close()  # the kernel process holds its own descriptor
     client = _GradingClient(
         nb, km=km, timeout=int(settings.cell_timeout), interrupt_on_timeout=True, allow_errors=True,
         record_timing=False, iopub_timeout=10, resources={"metadata": {"path": str(workdir)}},
@@ -228,6 +240,7 @@ async def prepare(nb: nbformat.NotebookNode, workdir: Path, settings: ExecutionS
                           "traceback": []},
     )
     client.max_output_bytes = settings.max_output_bytes
+    km.current_cell = lambda: client.current_cell  # the limit watcher names the cell it stopped
     await client.async_start_new_kernel_client()
     prepared = PreparedRun(nb, settings, workdir, workdir / ".nn-grader" / "bundle", km, client, started=started)
     try:
@@ -314,11 +327,26 @@ async def run(prepared: PreparedRun) -> Execution:
                     execution.setup_error = f"the grader's closing cell did not finish: {type(exc).__name__}"
     finally:
         execution.duration_s = time.perf_counter() - prepared.started
+        _report_limit(prepared, execution)
         shutdown_in_background(prepared)
     return execution
 
 
+def _report_limit(prepared: PreparedRun, execution: Execution) -> None:
+    """Name the limit the run ran into, if any: the watcher's, or a write past the file size limit."""
+    execution.sandbox = getattr(prepared.km, "sandbox_mode", "none")
+    hit = getattr(prepared.km, "limit_hit", None) or file_size_hit(execution.cell_errors, prepared.settings.limits)
+    if hit is None:
+        return
+    execution.limit_hit = hit.message
+    if hit.kind == "cpu_time" and execution.kernel_died:  # a time limit, told as one
+        execution.timed_out, execution.kernel_died = execution.kernel_died, None
+
+
 async def _why_dead(km: AsyncKernelManager, index: int) -> str:
+    hit = getattr(km, "limit_hit", None)
+    if hit is not None:
+        return f"{hit.message}; the kernel was stopped"
     code = None
     try:
         provisioner = km.provisioner

@@ -29,10 +29,14 @@ from grader.datasets import load_dataset
 from grader.errors import BundleError, NotebookError
 from grader.evidence import Evidence, Finding
 from grader.execute import Execution, ExecutionSettings, PreparedRun, prepare, run
+from grader.limits import Limits
 from grader.notebook import load_notebook, load_notes
+from grader.preflight import install_hint
 from grader.results import GradeResult, SubmissionProblem
+from grader.sandbox import resolve_mode
 from grader.store import ResultStore, result_key
 from grader.submissions import Submission
+from grader.unfinished import had_outputs, incomplete_message, placeholders
 from grader.verify import Verifier, VerifyRequest
 
 # Accuracy the kernel printed and accuracy the grader measured may differ this much before the
@@ -52,6 +56,9 @@ class GradingOptions:
     notebook_timeout: float | None = None
     hidden_test: Path | None = None
     kernel_env: dict[str, str] = field(default_factory=dict)
+    preflight: bool = True  # check the environment once before the batch (off for a self-check)
+    sandbox: str = "auto"  # auto | bwrap | none (grader.sandbox)
+    limits: dict = field(default_factory=dict)  # over the rubric's: memory, processes, cpu_time, file_size, disk, output
 
 
 class GradingSession:
@@ -67,10 +74,15 @@ class GradingSession:
         self.verify_data: Path | None = None
         self.class_names: list[str] = []
         self.verifier: Verifier | None = None
+        # Resolved once: `--sandbox bwrap` on a machine without it fails before the first notebook.
+        self.sandbox = "none" if self.options.static else resolve_mode(self.options.sandbox)
 
     # -- shared preparation
-    def prepare_data(self) -> None:
-        """Load the rubric's dataset once (raises DatasetError with what to do when unavailable)."""
+    def prepare_data(self, *, start_verifier: bool = True) -> None:
+        """Load the rubric's dataset once (raises DatasetError with what to do when unavailable).
+
+        ``start_verifier=False`` when nothing will be executed (every result is stored): the
+        verifier's Keras import would cost seconds for nothing. :meth:`start_verifier` later."""
         name = getattr(self.rubric, "dataset", None)
         if not name or self.options.static:
             return
@@ -86,7 +98,12 @@ class GradingSession:
         self.datasets = {name: path}
         self.class_names = list(data.class_names)
         self.verify_data = Path(self.options.hidden_test) if self.options.hidden_test else path
-        if self.options.verify and self.verifier is None:
+        if start_verifier:
+            self.start_verifier()
+
+    def start_verifier(self) -> None:
+        """Start the clean verifier process, if the batch verifies and has data to verify on."""
+        if self.options.verify and self.verify_data is not None and self.verifier is None:
             self.verifier = Verifier().start()  # its Keras import overlaps the first notebook
 
     def fast_caps(self) -> dict[str, int] | None:
@@ -99,6 +116,7 @@ class GradingSession:
 
     def settings(self) -> ExecutionSettings:
         rubric, options = self.rubric, self.options
+        limits = Limits.from_rubric(getattr(rubric, "limits", None)).replace(**options.limits)
         return ExecutionSettings(
             cell_timeout=options.cell_timeout or getattr(rubric, "cell_timeout", 600.0),
             notebook_timeout=options.notebook_timeout or getattr(rubric, "notebook_timeout", 3600.0),
@@ -110,6 +128,11 @@ class GradingSession:
             variables=list(rubric.variables_wanted()),
             kernel_name=getattr(rubric, "kernel", None),
             env=dict(options.kernel_env),
+            sandbox=self.sandbox,
+            limits=limits,
+            max_output_bytes=limits.output,
+            # Out of the kernel's sight even inside folders it must see (a rubric next to the venv).
+            hidden=[p for p in (self.out_dir, getattr(rubric, "path", None), options.hidden_test) if p],
         )
 
     def close(self) -> None:
@@ -122,17 +145,24 @@ class GradingSession:
 
     # -- one submission
     def key_for(self, submission: Submission, settings: ExecutionSettings) -> str:
+        execution = settings.fingerprint()
+        # The prepared data lies in this session's temporary folder: its path changes with every
+        # batch, its file name (the data's fingerprint) only with the data.
+        execution["datasets"] = {k: Path(v).name for k, v in sorted(settings.datasets.items())}
         return result_key(
             notebook_bytes=Path(submission.path).read_bytes(),
             support_files=settings.support_files,
-            settings={"execution": settings.fingerprint(), "static": self.options.static,
+            settings={"execution": execution, "static": self.options.static,
                       "data": {k: p.name for k, p in self.datasets.items()}, "verify": self.options.verify,
                       "hidden_test": str(self.options.hidden_test or "")},
             grader_version=__version__,
         )
 
-    async def start(self, submission: Submission) -> "_Started":
-        """The part of grading that can run ahead: read the file, start its kernel."""
+    async def start(self, submission: Submission, *, env: dict[str, str] | None = None) -> "_Started":
+        """The part of grading that can run ahead: read the file, start its kernel.
+
+        ``env``: extra variables for this kernel only, which do not change what it computes
+        (``CUDA_VISIBLE_DEVICES`` of the GPU it runs on); they are not part of the result key."""
         started = _Started(submission, time.perf_counter())
         try:
             started.nb = load_notebook(Path(submission.path))
@@ -142,18 +172,26 @@ class GradingSession:
         except OSError as exc:
             started.problem = SubmissionProblem("invalid_notebook", f"the file could not be read: {exc.strerror or exc}")
             return started
+        started.blanks = placeholders(started.nb)
+        started.had_outputs = had_outputs(started.nb)
         settings = self.settings()
+        settings.hidden.append(Path(submission.path).parent)  # the other students' files
         started.settings = settings
         started.key = self.key_for(submission, settings)
+        started.lap("load")
         if self.options.static:
             return started
         if not self.options.force:
             started.evidence = self.store.load_evidence(started.key)
             if started.evidence is not None:
                 started.cached = True
+                started.lap("load stored evidence")
                 return started
         workdir = self.work_root / "runs" / submission.student.key
+        settings.env.update(env or {})
+        started.workdir = workdir
         started.prepared = await prepare(started.nb, workdir, settings)
+        started.lap("kernel start")
         return started
 
     async def finish(self, started: "_Started") -> GradeResult:
@@ -163,7 +201,7 @@ class GradingSession:
             student=submission.student, path=str(submission.path), rubric=str(getattr(self.rubric, "path", "") or ""),
             assignment=getattr(self.rubric, "title", "") or getattr(self.rubric, "name", ""),
             max_score=float(getattr(self.rubric, "max_points", 0.0)), pass_mark=getattr(self.rubric, "pass_mark", None),
-            mode="static" if self.options.static else "executed", fast_mode=bool(self.options.fast),
+            mode="static" if self.options.static else "executed", fast_mode=bool(self.options.fast), sandbox=self.sandbox,
             grader_version=__version__, graded_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         )
         try:
@@ -173,6 +211,7 @@ class GradingSession:
             else:
                 evidence = await self._evidence(started, result)
                 self._check(result, evidence)
+                started.lap("check")
         except Exception as exc:  # a grader bug must cost one submission, not the batch
             result.problems.append(SubmissionProblem("internal", f"internal grader error: {type(exc).__name__}: {exc}",
                                                      traceback.format_exc()[-4000:]))
@@ -194,12 +233,19 @@ class GradingSession:
             evidence = started.evidence
         else:
             assert started.prepared is not None
+            started.lap("waiting for a worker")
             execution = await run(started.prepared)
+            started.lap("execute")
             evidence = self._read(execution, cells_from_notebook(nb), str(started.submission.path))
+            started.lap("read bundle")
+            if self.verifier is None and self.options.verify and evidence.runs:
+                self.start_verifier()  # a batch that expected to reuse everything
             if self.verifier is not None and self.verify_data is not None:
                 await asyncio.get_running_loop().run_in_executor(None, self._verify, evidence)
+                started.lap("verify")
             self.store.save_evidence(started.key, evidence, execution.bundle_dir)
-        _problems_from(evidence, result)
+            started.lap("store evidence")
+        _problems_from(evidence, result, started)
         return evidence
 
     def _read(self, execution: Execution, cells, submission: str) -> Evidence:
@@ -215,6 +261,8 @@ class GradingSession:
         evidence.fast_mode = bool(execution.notebook is not None and self.options.fast)
         if execution.setup_error:
             evidence.findings.append(Finding("setup", execution.setup_error, severity="error"))
+        if execution.limit_hit:
+            evidence.findings.append(Finding("limit", execution.limit_hit, severity="error"))
         for run_ in evidence.runs:  # weights paths become absolute for the verifier
             if run_.weights_file:
                 run_.weights_file = str(execution.bundle_dir / run_.weights_file)
@@ -263,12 +311,35 @@ class _Started:
     prepared: PreparedRun | None = None
     evidence: Evidence | None = None
     cached: bool = False
+    blanks: list[tuple[int, str]] = field(default_factory=list)
+    had_outputs: bool = True
+    workdir: Path | None = None  # the kernel's working folder, when it was executed
+    # Seconds per stage, in order ("load", "kernel start", "execute", ...): the submission's log.
+    timings: dict[str, float] = field(default_factory=dict)
+    _mark: float = 0.0
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - (self._mark or self.began)
+        self._mark = now
 
 
-def _problems_from(evidence: Evidence, result: GradeResult) -> None:
-    if evidence.kernel_died:
+def _problems_from(evidence: Evidence, result: GradeResult, started: _Started) -> None:
+    for error in evidence.cell_errors:
+        if error.ename == "ModuleNotFoundError":
+            result.problems.append(SubmissionProblem(
+                "environment", f"cell {error.cell.index}: {error.evalue}. The module is not installed where the grader "
+                f"runs notebooks: this is not counted as your mistake. {install_hint(error.evalue)}"))
+    if started.blanks and not started.had_outputs and (evidence.cell_errors or not evidence.runs):
+        first = evidence.cell_errors[0] if evidence.cell_errors else None
+        result.problems.append(SubmissionProblem("incomplete", incomplete_message(
+            started.blanks, (first.cell.index, f"{first.ename}: {first.evalue}") if first else None)))
+    limit = next((f.message for f in evidence.findings if f.kind == "limit"), None)
+    if limit:  # told as the limit it was, not as a crash
+        result.problems.append(SubmissionProblem("limit", limit))
+    if evidence.kernel_died and not (limit and evidence.kernel_died.startswith(limit)):
         result.problems.append(SubmissionProblem("kernel_died", evidence.kernel_died))
-    if evidence.timed_out:
+    if evidence.timed_out and not (limit and evidence.timed_out.startswith(limit)):
         result.problems.append(SubmissionProblem("timeout", evidence.timed_out))
     for finding in evidence.findings:
         if finding.kind == "setup":

@@ -7,12 +7,12 @@ the student ran the notebook, in every Keras generation:
 
       Train on 4000 samples, validate on 1000 samples
       Epoch 3/30
-      100/100 [==============================] - 8s - loss: 0.6143 - acc: 0.6690 - val_loss: 0.6116 - val_acc: 0.6650
+      100/100 [====================] - 8s - loss: 0.6143 - acc: 0.6690 - val_loss: 0.6116
 
 * Keras 3 (``━`` bars, ANSI colours)::
 
       Epoch 1/3
-      6/6 ━━━━━━━━━━━━━━━━━━━━ 2s 81ms/step - accuracy: 0.2917 - loss: 2.1894 - val_accuracy: 0.1875 - val_loss: 1.1726
+      6/6 ━━━━━━━━━━━━━━━━━━━━ 2s 81ms/step - accuracy: 0.2917 - loss: 2.1894 - val_loss: 1.17
 
 * ``verbose=2`` lines without a bar (``2s - loss: 0.5 - acc: 0.8``), and printed test scores
   (``Test accuracy: 0.6307``, ``test loss, test acc: [1.1, 0.63]``).
@@ -91,17 +91,13 @@ _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf"
 _METRIC = re.compile(r"(?:^|\s)-\s+([A-Za-z_][\w./]*)\s*:\s+(" + _NUMBER + r")(?=\s|$)")
 
 
-def _float(text: str) -> float:
-    return float(text)
-
-
 def _metrics(line: str) -> dict[str, float]:
     values: dict[str, float] = {}
     for key, value in _METRIC.findall(line):
         if key == "ETA":
             continue
         try:
-            values[key] = _float(value)
+            values[key] = float(value)
         except ValueError:
             continue
     return values
@@ -268,6 +264,15 @@ def _scan(lines: list[str]) -> tuple[list[ParsedLog], list[ParsedScore]]:
                     epoch.finished = any(key.startswith("val_") for key in values)
                 continue
 
+        if epoch is not None and epoch.finished and progress and \
+                progress.group(2) == epoch.target and \
+                any(key.startswith("val_") for key in values) and \
+                not any(key.startswith("val_") for key in epoch.values):
+            # Printed without redraws (no terminal), the end of an epoch can take two lines:
+            # the last batch, then the same bar with the validation figures.
+            epoch.values.update(values)
+            continue
+
         # A bar or metrics line that is not part of an open epoch: evaluate() or predict().
         # The log stays open: a callback's print between two epochs must not split it, and the
         # next "Epoch" line decides whether training goes on.
@@ -287,9 +292,10 @@ def _scan(lines: list[str]) -> tuple[list[ParsedLog], list[ParsedScore]]:
 def parse_training_log(text: str) -> list[ParsedLog]:
     """Every epoch log in ``text`` (one per ``fit`` call), in order.
 
-    A new log starts at an ``Epoch k/N`` line that does not continue the previous one (``k`` is
-    not later than the previous epoch, or ``N`` differs). An epoch counts once its last redraw is shown; an
-    epoch that started but never finished (the kernel was interrupted) sets ``interrupted``.
+    A new log starts at an ``Epoch k/N`` line that does not continue the previous one (``k``
+    is not later than the previous epoch, or ``N`` differs). An epoch counts once its last
+    redraw is shown; an epoch that started but never finished (the kernel was interrupted)
+    sets ``interrupted``.
 
     >>> parse_training_log("Epoch 1/30\\n100/100 [=====] - 8s - loss: 0.61 - acc: 0.67")[0].epochs
     30

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import statistics
@@ -116,6 +117,10 @@ def show_reference(name: str, *, weights: str | Path | None = None) -> str:
     ]
     if ref.documented_accuracy:
         out.append(f"The course reports: {ref.documented_accuracy}")
+    from grader.arithmetic import explain_architecture
+
+    out += ["", "Parameters, layer by layer:", *(f"  {line}" for line in explain_architecture(
+        reference_models.architecture(ref.name)))]
     return "\n".join(out)
 
 
@@ -240,8 +245,9 @@ def train_reference(
 
     ``epochs`` and ``batch_size`` default to the reference's own training settings;
     ``data_source`` is ``"auto"`` (the Keras cache), ``"synthetic"`` or an ``.npz`` path (see
-    :func:`grader.datasets.load_dataset`), or pass a loaded ``data``. Results are cached per seed
-    under ``cache_dir`` (:func:`default_cache_dir`) unless ``use_cache`` is false.
+    :func:`grader.datasets.load_dataset`), or pass a loaded ``data`` (then the source and sizes
+    are not used). Results are cached per seed under ``cache_dir`` (:func:`default_cache_dir`);
+    ``use_cache=False`` neither reads nor writes the cache.
     """
     ref = reference_models.get(name)
     seeds = list(seeds)
@@ -297,6 +303,8 @@ def training_device() -> tuple[str, str]:
 
     backend = keras.backend.backend()
     gpu = False
+    # Several reference models train in one process: TensorFlow warns about retracing each time.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         if backend == "tensorflow":
             import tensorflow as tf
@@ -461,7 +469,7 @@ def _write_cached(path: Path, run: SeedRun, settings: dict[str, Any], seed: int)
 # text
 
 
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
@@ -473,7 +481,7 @@ def format_train_report(report: TrainReport) -> str:
     """A short table: one line per seed, then mean ± std, data and device."""
     lines = [
         f"{report.model} on {report.dataset} ({report.data_source}, {report.train_samples:,} train / "
-        f"{report.test_samples:,} test images, data {report.data_fingerprint}), {_plural(report.epochs, 'epoch')}, "
+        f"{report.test_samples:,} test images, data {report.data_fingerprint}), {plural(report.epochs, 'epoch')}, "
         f"batch {report.batch_size}",
         f"{'seed':>6}  {'test acc':>9}  {'test loss':>9}  {'epochs':>6}  {'time':>8}  device",
     ]
@@ -481,7 +489,7 @@ def format_train_report(report: TrainReport) -> str:
         lines.append(f"{run.seed:>6}  {percent(run.test_accuracy):>9}  {run.test_loss:>9.4f}  {run.epochs:>6}  "
                      f"{run.duration_s:>7.1f}s  {run.device}{' (cached)' if run.cached else ''}")
     lines.append(f"test accuracy {percent(report.mean)} ± {100 * report.std:.1f} points over "
-                 f"{_plural(len(report.runs), 'seed')}; {report.duration_s:.1f} s on {report.device} ({report.backend} backend)")
+                 f"{plural(len(report.runs), 'seed')}; {report.duration_s:.1f} s on {report.device} ({report.backend} backend)")
     return "\n".join(lines)
 
 
@@ -489,7 +497,9 @@ def format_train_report(report: TrainReport) -> str:
 # Click commands, registered by grader.cli: `grade reference list|show|train`
 
 
-class _CommandError(click.ClickException):
+class CommandFailed(click.ClickException):
+    """A :class:`GraderError` as Click shows it: the message, no traceback, the error's exit code."""
+
     def __init__(self, error: GraderError):
         super().__init__(str(error))
         self.exit_code = error.exit_code
@@ -529,7 +539,7 @@ def _data_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--epochs", type=click.IntRange(min=1), help="Override the number of epochs."),
         click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
                      help=f"Where results are cached (default ${CACHE_ENV} or ~/.cache/nn-grader)."),
-        click.option("--no-cache", is_flag=True, help="Train again even when a cached result exists."),
+        click.option("--no-cache", is_flag=True, help="Train again; neither read nor write cached results."),
         click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Also write the report as JSON."),
     ]
@@ -557,7 +567,7 @@ def show_command(name: str, weights: Path | None) -> None:
     try:
         click.echo(show_reference(name, weights=weights))
     except GraderError as exc:
-        raise _CommandError(exc) from None
+        raise CommandFailed(exc) from None
 
 
 @reference_group.command("train")
@@ -577,7 +587,7 @@ def train_command(name: str, seeds: int, batch_size: int | None, data_source: st
                                      data_source=data_source, train_size=train_size, test_size=test_size,
                                      cache_dir=cache_dir, use_cache=not no_cache, progress=hook)
     except GraderError as exc:
-        raise _CommandError(exc) from None
+        raise CommandFailed(exc) from None
     click.echo(format_train_report(report))
     if json_path:
         json_path.write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")

@@ -28,6 +28,7 @@ value.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import glob
 import json
@@ -173,14 +174,20 @@ class Rubric:
 # ---------------------------------------------------------------------------------------------
 # JSON Schema, built from the check registry
 
-_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"}
+_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+         "x-form": "a name of letters, digits, '_', '.' and '-'"}
+_IDENTIFIER = {"type": "string", "pattern": r"^[A-Za-z_]\w*$", "x-form": "a Python name"}
+_DURATION_TEXT = r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*$"
+_SIZE_TEXT = r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?[bB]|[bB])?\s*$"
 _DURATION = {
     "description": "seconds, or a number with a unit: 90s, 30m, 2h",
-    "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(s|m|min|h)?\s*$"}],
+    "x-form": "seconds, or a number with a unit: 90s, 30m, 2h",
+    "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": _DURATION_TEXT}],
 }
 _SIZE = {
     "description": "bytes, or a number with a unit: 512MiB, 8GiB, 10MB",
-    "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([kKmMgGtT]i?[bB]|[bB])?\s*$"}],
+    "x-form": "bytes, or a number with a unit: 512MiB, 8GiB, 10MB",
+    "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": _SIZE_TEXT}],
 }
 _REGEX = {"type": "string", "minLength": 1, "description": "a regular expression (Python syntax), case-insensitive"}
 
@@ -195,8 +202,8 @@ _SELECTOR = {
         "before": {**_REGEX, "description": "trained before the first markdown cell that matches (the last such model)"},
         "after": {**_REGEX, "description": "trained after the first markdown cell that matches (the first such model)"},
         "tag": {"type": "string", "minLength": 1, "description": "trained in a cell with this metadata tag"},
-        "variable": {"type": "string", "pattern": r"^[A-Za-z_]\w*$", "description": "bound to this global variable at the end of the run"},
-        "function": {"type": "string", "pattern": r"^[A-Za-z_]\w*$", "description": "the model this function returns (the grader calls it at the end of the run)"},
+        "variable": {**_IDENTIFIER, "description": "bound to this global variable at the end of the run"},
+        "function": {**_IDENTIFIER, "description": "the model this function returns (the grader calls it at the end of the run)"},
     },
 }
 
@@ -222,13 +229,14 @@ _TOP_PROPERTIES: dict[str, Any] = {
     "data_source": {"type": "string", "minLength": 1, "description": "auto (Keras cache), keras-cache, synthetic, or a path to an .npz (relative to the rubric)"},
     "preprocess": {
         "description": "how the grader scales its test data when verifying saved models: auto, none, scale255, standardize, or {scale: 255}",
+        "x-form": "auto, none, scale255, standardize, or {scale: 255}",
         "anyOf": [{"enum": ["auto", "none", "scale255", "standardize"]},
                   {"type": "object", "additionalProperties": False, "required": ["scale"],
                    "properties": {"scale": {"enum": [1, 255]}}}],
     },
     "support_files": {"type": "array", "items": {"type": "string", "minLength": 1},
                       "description": "files copied next to each notebook (course helper modules, small data); relative to the rubric; globs allowed"},
-    "packages": {"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*$"},
+    "packages": {"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*$", "x-form": "a module name"},
                  "description": "modules the kernel must be able to import (checked once before a batch)"},
     "kernel": {"type": "string", "minLength": 1, "description": "a Jupyter kernel name for a pinned environment"},
     "cell_timeout": {**_DURATION},
@@ -246,6 +254,7 @@ _TOP_PROPERTIES: dict[str, Any] = {
     },
     "compat": {"type": "boolean", "description": "map removed Keras 1/2 arguments (lr=, nb_epoch=, fit_generator) to Keras 3 (default true)"},
     "pass_mark": {"description": "points needed to pass, or a percentage of max_points: 60%",
+                  "x-form": "points, or a percentage like '60%'",
                   "anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"}]},
     "max_points": {"type": "number", "exclusiveMinimum": 0, "description": "the total; must equal the tasks' points added up"},
     "tasks": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/task"}},
@@ -283,7 +292,6 @@ def rubric_schema() -> dict[str, Any]:
                            "properties": _TASK_PROPERTIES}
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
-        "$id": "https://github.com/nn-grader/nn-grader/grader/schemas/rubric.schema.json",
         "title": "nn-grader rubric",
         "description": "An assignment for nn-grader: its setting and its tasks with checks. See docs/rubrics.md.",
         "type": "object",
@@ -381,6 +389,8 @@ def _type_word(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"the date {value}"
     return type(value).__name__
 
 
@@ -456,7 +466,7 @@ class _Explainer:
         parent = path[:-1]
         if len(parent) == 4 and parent[0] == "tasks" and parent[2] == "checks":
             return f"check '{last}' of {self.where(parent[:2])}"
-        if len(parent) in (0,):
+        if not parent:
             return f"'{last}'"
         return f"'{last}' in {self.where(parent)}"
 
@@ -476,7 +486,7 @@ class _Explainer:
             return [_Problem(line, f"{self.where(path)} has no '{key}'", key, path, weak=True) for key in missing]
         if validator in ("enum", "const"):
             options = error.validator_value if validator == "enum" else [error.validator_value]
-            shown = ", ".join("null" if o is None else str(o) for o in options)
+            shown = ", ".join("null" if o is None else str(o).lower() if isinstance(o, bool) else str(o) for o in options)
             close = difflib.get_close_matches(str(instance), [str(o) for o in options if o is not None], n=1, cutoff=0.6)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             return [_Problem(line, f"{self.what(path)} must be one of: {shown}; not {_type_word(instance)}{hint}", _last_key(path), path)]
@@ -486,8 +496,8 @@ class _Explainer:
         if validator == "not":
             return [_Problem(line, f"{self.what(path)} cannot be 0: count from 1, or from -1 for the last", _last_key(path), path)]
         if validator == "pattern":
-            described = schema.get("description") or f"text matching {error.validator_value}"
-            return [_Problem(line, f"{self.what(path)} is not valid: {_type_word(instance)} is not {described}", _last_key(path), path)]
+            form = schema.get("x-form") or f"text matching {error.validator_value}"
+            return [_Problem(line, f"{self.what(path)} must be {form}; not {_type_word(instance)}", _last_key(path), path)]
         if validator == "minItems":
             return [_Problem(line, f"{self.what(path)} needs at least {error.validator_value} item(s)", _last_key(path), path)]
         if validator == "maxItems":
@@ -564,9 +574,10 @@ class _Explainer:
         if fitting:
             chosen = fitting[-1] if isinstance(instance, dict) else fitting[0]
             branch = _resolve(branches[chosen], self.schema)
-            if not isinstance(instance, (dict, list)) and branch.get("description"):
+            form = branch.get("x-form") or error.schema.get("x-form")
+            if not isinstance(instance, (dict, list)) and form:
                 # A scalar that has the right type but not the right form: say what form it needs.
-                return [_Problem(line, f"{self.what(path)} must be {branch['description']}; not {_type_word(instance)}",
+                return [_Problem(line, f"{self.what(path)} must be {form}; not {_type_word(instance)}",
                                  _last_key(path), path, covers=True)]
             sub = [e for e in error.context if e.schema_path and e.schema_path[0] == chosen]
             if sub:
@@ -576,8 +587,8 @@ class _Explainer:
                 return problems
         if instance is None:
             return [_Problem(line, f"{self.what(path)} has no value", _last_key(path), path, covers=True)]
-        described = error.schema.get("description") or " or ".join(_describe(b, self.schema) for b in branches)
-        return [_Problem(line, f"{self.what(path)} must be {described}; not {_type_word(instance)}", _last_key(path), path, covers=True)]
+        form = error.schema.get("x-form") or " or ".join(_describe(b, self.schema) for b in branches)
+        return [_Problem(line, f"{self.what(path)} must be {form}; not {_type_word(instance)}", _last_key(path), path, covers=True)]
 
 
 def _last_key(path: tuple) -> str | None:
@@ -614,9 +625,16 @@ def _fits(schema: dict[str, Any], instance: Any, root: dict[str, Any]) -> bool:
 
 
 def _describe(schema: dict[str, Any], root: dict[str, Any]) -> str:
+    """The values a schema branch admits, in words."""
     schema = _resolve(schema, root)
-    if "description" in schema:
-        return schema["description"]
+    if "x-form" in schema:
+        return schema["x-form"]
+    if schema.get("type") == "object":
+        return "a mapping of settings"
+    if schema.get("type") == "array":
+        return "a list"
+    if "const" in schema:
+        return str(schema["const"]).lower() if isinstance(schema["const"], bool) else str(schema["const"])
     if "enum" in schema:
         return "one of " + ", ".join(str(o) for o in schema["enum"])
     kind = schema.get("type")
@@ -657,7 +675,7 @@ def _layer_name_problem(name: str) -> str | None:
 def _parse_duration(value: Any) -> float:
     if isinstance(value, (int, float)):
         return float(value)
-    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*$", str(value))
+    match = re.match(_DURATION_TEXT, str(value))
     assert match, value  # the schema admitted it
     number, unit = float(match.group(1)), match.group(2) or "s"
     return number * {"s": 1, "m": 60, "min": 60, "h": 3600}[unit]
@@ -666,7 +684,7 @@ def _parse_duration(value: Any) -> float:
 def _parse_size(value: Any) -> int:
     if isinstance(value, int):
         return value
-    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?[bB]|[bB])?\s*$", str(value))
+    match = re.match(_SIZE_TEXT, str(value))
     assert match, value
     number, unit = float(match.group(1)), (match.group(2) or "b").lower()
     powers = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -704,6 +722,8 @@ class _Builder:
         pass_mark = data.get("pass_mark")
         if isinstance(pass_mark, str):
             pass_mark = round(fraction(pass_mark) * max_points, 4)
+        if pass_mark is not None:
+            pass_mark = float(pass_mark)
         if pass_mark is not None and pass_mark > max_points + 1e-9:
             self.problem(("pass_mark",), f"'pass_mark' {pass_mark:g} is above the {max_points:g} points there are")
         base = self.path.parent if self.path else Path.cwd()
@@ -886,7 +906,7 @@ def _check_text(text: str, display: str, path: Path | None) -> tuple[Rubric | No
             problem += " (YAML indents with spaces, not tabs)"
         return None, [_Problem(line, f"this is not valid YAML: {problem}")]
     except yaml.YAMLError as exc:
-        return None, [_Problem(None, f"this is not valid YAML: {exc}")]
+        return None, [_Problem(None, f"this is not valid YAML: {str(exc).splitlines()[0]}")]
     if data is None:
         return None, [_Problem(None, "the rubric is empty")]
     if not isinstance(data, dict):

@@ -194,7 +194,8 @@ def _html_to_text(markup: str) -> str:
 def output_text(cell: Any) -> str:
     """A code cell's saved outputs as one text, in order, as the parsers read them.
 
-    Streams join as written (a progress bar may be split over many stream outputs); rich
+    Standard output joins as written (a progress bar may be split over many stream outputs),
+    standard error on lines of its own; rich
     outputs contribute ``text/plain`` (``text/html`` only when there is no plain text), each
     on lines of its own: Keras 3 prints one summary as several display outputs. Error
     outputs are left out (see :func:`cell_errors`).
@@ -204,6 +205,14 @@ def output_text(cell: Any) -> str:
         if not hasattr(output, "get"):
             continue
         kind = output.get("output_type")
+        if kind == "stream" and output.get("name") == "stderr":
+            # TensorFlow's warnings arrive on stderr in the middle of a progress bar's redraws:
+            # on lines of their own they cannot end up inside a figure.
+            if parts and not parts[-1].endswith("\n"):
+                parts.append("\n")
+            text = _text(output.get("text"))
+            parts.append(text if text.endswith("\n") else text + "\n")
+            continue
         if kind == "stream":
             parts.append(_text(output.get("text")))
             continue
@@ -529,7 +538,8 @@ class _StaticReader:
         self.models: list[_Model] = []
         self.by_variable: dict[str, _Model] = {}
         self.latest: _Model | None = None
-        self.unsummarised: dict[str, str] = {}
+        self.unsummarised: dict[str, str] = {}  # variable -> id of a model with no summary
+        self.unknown_models = 0
         self.compiles: list[tuple[int, _Call]] = []
         self.inner_compiles: list[tuple[int, _Call]] = []
         self.optimizers: dict[str, tuple[str, str]] = {}
@@ -700,7 +710,10 @@ class _StaticReader:
             model_id, architecture = model.model_id, copy.deepcopy(model.architecture)
         else:
             key = receiver or f"cell{cell.index}"
-            model_id = self.unsummarised.setdefault(key, f"cell{cell.index}-unsummarised")
+            if key not in self.unsummarised:
+                self.unknown_models += 1
+                self.unsummarised[key] = f"cell{cell.index}-unsummarised{self.unknown_models}"
+            model_id = self.unsummarised[key]
             architecture = Architecture()
             what = f"the model in `{receiver}`" if receiver else "the model"
             self.finding(

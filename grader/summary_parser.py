@@ -230,7 +230,7 @@ def _parse_count(text: str) -> int:
 
 
 def parse_shape(text: str) -> tuple[list[int | None] | None, bool]:
-    """``(shape, complete)`` for an Output Shape cell: ``"(None, 28, 28, 32)"`` → ``[None, 28, 28, 32]``.
+    """``(shape, complete)`` for an Output Shape cell: ``(None, 28, 28, 32)`` → ``[None, 28, 28, 32]``.
 
     ``[(None, 32, 32, 3)]`` (tf.keras input layers) unwraps to one shape. Several outputs,
     ``multiple`` and ``?`` (unbuilt) give ``None``; ``complete`` is False for a shape the table
@@ -309,7 +309,6 @@ class _Table:
         self.totals: dict[str, int] = {}
         self.order: list[str] = []  # column kinds in order
         self.starts: list[int] = []  # column start offsets (plain tables)
-        self.wide = len(header.rstrip())
         self.keras1_width = False
         self.unread = 0
         self.done = False
@@ -531,13 +530,14 @@ class _Table:
         shape, complete = parse_shape(row.shape_text)
         problem = None
         if not complete:
-            problem = f"output shape of {row.name_text.split(' ')[0]} is cut short: {row.shape_text!r}"
+            layer_name = row.name_text.split(" ")[0]
+            problem = f"output shape of {layer_name} is cut short: {row.shape_text!r}"
         if match is None:
             # Class names printed with spaces by copy-and-paste ("(Batch Normalization)").
             loose = re.match(r"^(\S+)\s*\((.*?)(\))?\s*$", row.name_text)
             if loose is None:
                 return None, f"unreadable layer cell {row.name_text!r}"
-            name, cls, closed = loose.group(1), loose.group(2).replace(" ", ""), bool(loose.group(3))
+            name, cls, closed = loose.group(1), loose.group(2), bool(loose.group(3))
         else:
             name, cls, closed = match.group("name"), match.group("cls"), bool(match.group("close"))
         class_name = ""
@@ -592,6 +592,11 @@ class _Table:
         first = self.rows[0] if self.rows else None
         if first is not None and re.match(r"^\w+_input_\d+\[", first.connected):
             return "Sequential"  # Keras 1 named a Sequential's own input "<first layer>_input_1"
+        if "connected" not in self.order and architecture.layers and \
+                all(layer.output_shape is not None for layer in architecture.layers):
+            # Keras 2 and 3 list a functional model's input layer, and a subclassed model's
+            # layers have no shapes: a built table without either is a Sequential.
+            return "Sequential"
         return ""
 
     def _keras1(self, layers: list[LayerInfo]) -> bool:

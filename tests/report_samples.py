@@ -165,7 +165,7 @@ def history(epochs, *, start, train_end, val_end, rng, overfit=0.0):
 
 def confusion(accuracy, rng, per_class=1000):
     hard = {"cat": -0.2, "bird": -0.12, "dog": -0.1, "deer": -0.05, "automobile": 0.12, "ship": 0.1,
-            "truck": 0.08, "frog": 0.06}
+            "truck": 0.08, "frog": 0.06, "airplane": 0.06, "horse": 0.05}
     matrix = []
     for t, name in enumerate(CLASSES):
         recall = min(0.97, max(0.05, accuracy + hard.get(name, 0.0)))
@@ -197,11 +197,14 @@ def run(index, model_id, cell, heading, arch, hist, *, variable="model", lr=0.01
 
 
 def verification(model_id, accuracy, rng, *, with_confusion=True):
+    matrix = confusion(accuracy, rng) if with_confusion else None
+    if matrix:  # the figure the grader reports is the one the matrix shows
+        accuracy = sum(matrix[i][i] for i in range(len(matrix))) / sum(map(sum, matrix))
     return Verification(
         model_id=model_id, status="ok",
         test_accuracy=Figure(round(accuracy, 4), Level.VERIFIED, "clean re-evaluation on 10,000 test images"),
         test_loss=Figure(round(2.3 * (1 - accuracy) + 0.3, 4), Level.VERIFIED),
-        samples=10000, confusion=confusion(accuracy, rng) if with_confusion else None,
+        samples=10000, confusion=matrix,
         class_names=CLASSES if with_confusion else None)
 
 
@@ -226,6 +229,18 @@ def task(task_id, title, checks, *, model_id=None, selector="", selector_message
                       manual=manual, answer=answer, human_score=human_score, human_comment=human_comment)
 
 
+def manual_task(task_id, title, max_points, *, answer, human=None, comment=None):
+    """A free-text item as the grader builds it: one ``manual`` check; a merged human score
+    becomes that check's points (grader.checks.manual)."""
+    item = CheckResult(check="manual", title="answer marked by hand", status=Status.MANUAL,
+                       points=human or 0.0, max_points=max_points, level=Level.REPORTED,
+                       message=("Graded by hand" + (f": {comment}" if comment else ".")) if human is not None
+                       else "Waits for a human score.",
+                       details={"answer": answer, **({"human_score": human} if human is not None else {})})
+    return TaskResult(task_id=task_id, title=title, points=human or 0.0, max_points=max_points, checks=[item],
+                      manual=True, answer=answer, human_score=human, human_comment=comment)
+
+
 def accuracy_check(threshold, accuracy, points, level=Level.VERIFIED, kind="test_accuracy"):
     passed = accuracy >= threshold
     words = "test" if kind == "test_accuracy" else "validation"
@@ -247,7 +262,7 @@ def grade(student, tasks, *, evidence, problems=(), mode="executed", fast_mode=F
 
 
 def _student_result(student, *, seed, fc_acc, cnn_acc, drop_acc, bn_acc, deep_acc, human=1.5,
-                    answer=None, duration=None, epochs_deep=20):
+                    answer=None, duration=None, epochs_deep=20, drop_gap=0.08):
     rng = random.Random(seed)
     runs, verifications = [], []
     specs = [
@@ -258,7 +273,8 @@ def _student_result(student, *, seed, fc_acc, cnn_acc, drop_acc, bn_acc, deep_ac
         ("m_deep", 30, "9. Your best model", deep_model(), epochs_deep, deep_acc, 0.0),
     ]
     for i, (mid, cell, heading, arch, epochs, acc, overfit) in enumerate(specs):
-        hist = history(epochs, start=0.3, train_end=min(0.97, acc + 0.08 + overfit * 3), val_end=acc,
+        lead = drop_gap if mid == "m_drop" else 0.08
+        hist = history(epochs, start=0.3, train_end=min(0.97, acc + lead + overfit * 3), val_end=acc,
                        rng=rng, overfit=overfit)
         runs.append(run(i, mid, cell, heading, arch, hist))
         verifications.append(verification(mid, acc + rng.uniform(-0.01, 0.01), rng))
@@ -271,12 +287,12 @@ def _student_result(student, *, seed, fc_acc, cnn_acc, drop_acc, bn_acc, deep_ac
                   message="The model uses only Flatten and Dense layers."),
             accuracy_check(0.45, acc_of["m_fc"], 2),
         ], model_id="m_fc", selector="the last model trained before “Question 2”"),
-        task("q3_manual", "3. Why is CIFAR-10 harder than MNIST?", [], manual=True, max_points=2,
-             answer=answer or ("CIFAR-10 images are colour photographs of objects in varied poses and "
-                               "backgrounds, 3072 inputs instead of 784, and the classes look alike "
-                               "(cat and dog), while MNIST digits are centred, black and white and "
-                               "clearly separated."),
-             human_score=human, human_comment="Good; mention intra-class variation too." if human is not None else None),
+        manual_task("q3_manual", "3. Why is CIFAR-10 harder than MNIST?", 2,
+                    answer=answer or ("CIFAR-10 images are colour photographs of objects in varied poses and "
+                                      "backgrounds, 3072 inputs instead of 784, and the classes look alike "
+                                      "(cat and dog), while MNIST digits are centred, black and white and "
+                                      "clearly separated."),
+                    human=human, comment="Good; mention intra-class variation too." if human is not None else None),
         task("q4_cnn", "4. CNN classifier, ≥ 62% test accuracy", [
             check("total_params", "at most 100,000 parameters", True, 1,
                   message="81,834 parameters.", figure=81834),
@@ -318,7 +334,7 @@ def passing_student() -> GradeResult:
                 email="alili123@student.example.edu", section="Lab group A",
                 submitted_at="2026-03-14T21:40:00+01:00"),
         seed=1, fc_acc=0.478, cnn_acc=0.641, drop_acc=0.652, bn_acc=0.668, deep_acc=0.784,
-        duration=412.0)
+        duration=412.0, drop_gap=0.18)
 
 
 def failing_student() -> GradeResult:
@@ -367,9 +383,8 @@ def failing_student() -> GradeResult:
             check("lacks_layer", "no convolutional layers", True, 1),
             accuracy_check(0.45, 0.471, 2),
         ], model_id="m_fc", selector="the last model trained before “Question 2”"),
-        task("q3_manual", "3. Why is CIFAR-10 harder than MNIST?", [], manual=True, max_points=2,
-             answer=f"Because it is bigger. {SCRIPT} {IMG}\n\n" + "More colours. " * 700,
-             human_score=None),
+        manual_task("q3_manual", "3. Why is CIFAR-10 harder than MNIST?", 2,
+                    answer=f"Because it is bigger. {SCRIPT} {IMG}\n\n" + "More colours. " * 700),
         task("q4_cnn", "4. CNN classifier, ≥ 62% test accuracy", [
             check("total_params", "at most 100,000 parameters", False, 1,
                   message=f"Your CNN has 2,530,402 parameters; this task asks for at most 100,000. Most of them "
@@ -493,6 +508,7 @@ def class_results(n: int = 24) -> list[GradeResult]:
                     login=f"stud{i:03d}", late=rng.random() < 0.12),
             seed=100 + i, fc_acc=0.46 + skill, cnn_acc=0.63 + skill, drop_acc=0.64 + skill,
             bn_acc=0.66 + skill, deep_acc=0.74 + 1.5 * skill, human=rng.choice([0.5, 1, 1.5, 2, 2]),
-            duration=rng.uniform(240, 900), epochs_deep=rng.choice([20, 25, 25, 30]))
+            duration=rng.uniform(240, 900), epochs_deep=rng.choice([20, 25, 25, 30]),
+            drop_gap=rng.uniform(0.04, 0.14))
         results.append(result)
     return results

@@ -32,7 +32,8 @@ import pytest
 from tests import report_samples as samples
 from grader.report.html import render_class_overview, render_student_report, write_reports
 
-pytestmark = pytest.mark.browser
+# Rendering a class of reports and starting Chromium takes 20–40 s on a shared 2-core machine.
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 requires_chromium = pytest.mark.skipif(
@@ -154,12 +155,21 @@ class Chromium:
         result = self.call("Runtime.evaluate", session=True, expression=PROBE, returnByValue=True)
         return json.loads(result["result"]["value"])
 
-    def screenshot(self, path: Path, *, width: int, max_height: int = 12000) -> Path:
+    def screenshot(self, path: Path, *, width: int, max_height: int = 12000, compact: bool = False) -> Path:
         metrics = self.call("Page.getLayoutMetrics", session=True)
         height = min(int(metrics["cssContentSize"]["height"]) + 1, max_height)
         shot = self.call("Page.captureScreenshot", session=True, format="png", captureBeyondViewport=True,
                          clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1})
-        path.write_bytes(base64.b64decode(shot["data"]))
+        data = base64.b64decode(shot["data"])
+        if not compact:
+            path.write_bytes(data)
+            return path
+        # For the docs: a 256-colour palette keeps text and plots crisp at a third of the size.
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                          dither=Image.Dither.NONE).save(path, optimize=True)
         return path
 
     def problems(self, page_url: str) -> dict[str, list[str]]:
@@ -210,7 +220,7 @@ def browser(tmp_path_factory):
 def reports(tmp_path_factory) -> Path:
     """The sample class, written as it would be by ``grade``: one folder per student and index.html."""
     out = tmp_path_factory.mktemp("reports")
-    write_reports(samples.class_results(n=12), out, references=samples.reference_architectures())
+    write_reports(samples.class_results(n=8), out, references=samples.reference_architectures())
     (out / "fast").mkdir()
     (out / "fast" / "report.html").write_text(render_student_report(samples.fast_mode_student()),
                                               encoding="utf-8")
@@ -218,13 +228,14 @@ def reports(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
+def shots(tmp_path_factory) -> tuple[Path, bool]:
+    """Where screenshots go, and whether to compress them (only for the docs folder)."""
     folder = os.environ.get("NN_GRADER_SCREENSHOTS")
     if folder:
         path = Path(folder)
         path.mkdir(parents=True, exist_ok=True)
-        return path
-    return tmp_path_factory.mktemp("screenshots")
+        return path, True
+    return tmp_path_factory.mktemp("screenshots"), False
 
 
 def _non_blank(png: Path) -> int:
@@ -257,7 +268,8 @@ def test_report_renders_cleanly_in_chromium(browser, reports, shots, page, name,
     assert seen["images"] == seen["images_loaded"] == seen["images_visible"]
     # Nothing wider than the screen: wide tables scroll inside their own box.
     assert seen["page_width"] <= seen["viewport_width"]
-    png = browser.screenshot(shots / f"{name}-{width}px.png", width=width)
+    folder, compact = shots
+    png = browser.screenshot(folder / f"{name}-{width}px.png", width=width, compact=compact)
     assert _non_blank(png) > 50
 
 
@@ -311,3 +323,19 @@ def test_csp_blocks_an_injected_image(browser, tmp_path):
     browser.open(path.as_uri(), width=DESKTOP)
     problems = browser.problems(path.as_uri())
     assert any("Content Security Policy" in line for line in problems.get("log", []) + problems.get("console", []))
+
+
+@requires_chromium
+def test_collapsed_tracebacks_open_when_printed(browser, reports):
+    url = (reports / "bob" / "report.html").as_uri()
+    visible = "JSON.stringify([...document.querySelectorAll('pre.traceback')].map(e => e.checkVisibility()))"
+    shown = {}
+    try:
+        for media in ("screen", "print"):
+            browser.call("Emulation.setEmulatedMedia", session=True, media=media)
+            browser.open(url, width=DESKTOP)
+            result = browser.call("Runtime.evaluate", session=True, expression=visible, returnByValue=True)
+            shown[media] = json.loads(result["result"]["value"])
+    finally:
+        browser.call("Emulation.setEmulatedMedia", session=True, media="")
+    assert shown == {"screen": [False, False], "print": [True, True]}

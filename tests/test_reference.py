@@ -162,20 +162,22 @@ def test_images_that_do_not_fit_the_model_are_refused():
         prepare_arrays(reference_models.get("cifar10_cnn"), data)
 
 
-def test_cli_list_show_and_train(tmp_path):
+def test_cli_list_show_and_train(trained, tmp_path):
+    cache, report = trained  # same settings as the shared training: read from its cache
     runner = CliRunner()
     listed = runner.invoke(reference_group, ["list"])
     assert listed.exit_code == 0 and "hello_world_cnn" in listed.output
     shown = runner.invoke(reference_group, ["show", "mnist_cnn1"])
     assert shown.exit_code == 0 and "Total params: 251,210" in shown.output
     out = tmp_path / "report.json"
-    trained = runner.invoke(reference_group, [
+    result = runner.invoke(reference_group, [
         "train", "cifar10_cnn", "--seeds", "2", "--data", "synthetic", "--train-size", "200", "--test-size", "60",
-        "--epochs", "1", "--cache-dir", str(tmp_path / "cache"), "--json", str(out)])
-    assert trained.exit_code == 0, trained.output
-    assert "over 2 seeds" in trained.output
+        "--epochs", "1", "--cache-dir", str(cache), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "over 2 seeds" in result.output and "(cached)" in result.output
     data = json.loads(out.read_text())
-    assert [run["seed"] for run in data["runs"]] == [0, 1] and 0 <= data["mean_test_accuracy"] <= 1
+    assert [run["seed"] for run in data["runs"]] == [0, 1]
+    assert data["mean_test_accuracy"] == pytest.approx(report.mean)
 
 
 def test_cli_errors_are_messages_not_tracebacks():

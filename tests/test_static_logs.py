@@ -112,6 +112,20 @@ def test_non_dynamic_progress_lines_keep_the_last_value_of_each_epoch():
     assert log.history == {"loss": [0.75], "acc": [0.55], "val_loss": [0.7], "val_acc": [0.6]}
 
 
+def test_epoch_end_printed_twice_without_redraws_keeps_the_validation_figures():
+    text = ("Epoch 1/2\n"
+            "6/6 ━━━━━━━━━━━━━━━━━━━━ 1s 30ms/step - accuracy: 0.50 - loss: 1.20\n"
+            "6/6 ━━━━━━━━━━━━━━━━━━━━ 1s 40ms/step - accuracy: 0.51 - loss: 1.19 - val_accuracy: "
+            "0.40 - val_loss: 1.30\n"
+            "Epoch 2/2\n"
+            "6/6 ━━━━━━━━━━━━━━━━━━━━ 1s 40ms/step - accuracy: 0.61 - loss: 1.09 - val_accuracy: "
+            "0.45 - val_loss: 1.25\n")
+    (log,) = parse_training_log(text)
+    assert log.history == {"accuracy": [0.51, 0.61], "loss": [1.19, 1.09],
+                           "val_accuracy": [0.40, 0.45], "val_loss": [1.30, 1.25]}
+    assert parse_test_scores(text) == []
+
+
 def test_two_fit_calls_in_one_output_are_two_logs():
     text = ("Epoch 1/2\n10/10 - loss: 0.9\nEpoch 2/2\n10/10 - loss: 0.8\n"
             "Epoch 1/3\n10/10 - loss: 0.7\nEpoch 2/3\n10/10 - loss: 0.6\nEpoch 3/3\n10/10 - loss: 0.5\n")

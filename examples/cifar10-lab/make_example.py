@@ -104,13 +104,13 @@ A8 = ("With very small minibatches the batch mean and variance are noisy estimat
 
 def cnn(second_block: bool = True, bn: bool = True) -> str:
     code = CNN.replace("SECOND_BLOCK", SECOND_BLOCK if second_block else "")
-    bn_line = 'if batchnorm:\n        model.add(BatchNormalization())' if bn else ""
+    bn_line = 'if batchnorm:\n        model.add(BatchNormalization(momentum=0.9))' if bn else ""
     code = code.replace("EXTRA_BN_1", bn_line).replace("EXTRA_BN_2", bn_line)
     return "\n".join(line for line in code.splitlines() if line.strip() or not line)
 
 
 def lab(*, fc: str = FC, cnn_code: str | None = None, dropout: str = DROPOUT, bn: str = BN,
-        answers: tuple[str, str, str] = (A1, A3, A8), epochs: int = 3) -> nbformat.NotebookNode:
+        answers: tuple[str, str, str] = (A1, A3, A8), epochs: int = 5) -> nbformat.NotebookNode:
     cells = [
         new_markdown_cell(INTRO), new_code_cell(LOAD),
         new_markdown_cell(Q1), new_markdown_cell(answers[0]),

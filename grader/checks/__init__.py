@@ -15,12 +15,13 @@ raises on odd evidence: a check that cannot be evaluated is "not assessed" with 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from grader.checks import answers, structure, training  # noqa: F401  (importing registers the check kinds)
-from grader.checks.base import KINDS, CheckContext, Outcome, not_assessed
+from grader.checks.base import KINDS, CheckContext, Outcome, not_assessed, sentence
 from grader.checks.manual import ManualScore, apply_manual_scores, load_manual_scores, write_manual_template
 from grader.checks.selectors import ModelSelector, Selection, Target, find_answer, select_model
 from grader.checks.training import FAST_MODE
@@ -98,13 +99,22 @@ def _select(task: Task, evidence: Evidence) -> Selection:
 def _reference_architectures(rubric: Rubric) -> dict[str, Architecture]:
     found: dict[str, Architecture] = {}
     for name in rubric.reference_names():
-        try:
-            import reference_models
-
-            found[name] = reference_models.architecture(name)
-        except Exception as exc:  # a missing reference makes its checks "not assessed", with the reason
-            log.warning("reference model %s unavailable: %s", name, exc)
+        architecture = _reference(name)
+        if architecture is not None:
+            found[name] = architecture
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def _reference(name: str) -> Architecture | None:
+    """A reference model's stored architecture (read once per process; checks only read it)."""
+    try:
+        import reference_models
+
+        return reference_models.architecture(name)
+    except Exception as exc:  # a missing reference makes its checks "not assessed", with the reason
+        log.warning("reference model %s unavailable: %s", name, exc)
+        return None
 
 
 def _grade_task(rubric: Rubric, task: Task, evidence: Evidence, selection: Selection | None,
@@ -116,6 +126,8 @@ def _grade_task(rubric: Rubric, task: Task, evidence: Evidence, selection: Selec
     answer = None
     if task.question or task.answer_tag:
         answer = find_answer(evidence, question=task.question, answer_tag=task.answer_tag).text
+    if answer is None:  # a manual check may name its own question
+        answer = next((c.details["answer"] for c in checks if c.status is Status.MANUAL and "answer" in c.details), None)
     selector_words = task.selector.describe() if task.selector else ""
     if target is not None:
         selector_words += f" → {target.where}"
@@ -176,5 +188,5 @@ def _demand_level(outcome: Outcome, minimum: Level | None) -> Outcome:
                f"{found}.")
     notes = outcome.details.get("notes") or []
     if notes:
-        message += " " + "; ".join(notes).capitalize() + "."
+        message += " " + sentence("; ".join(notes)) + "."
     return Outcome(Status.NOT_ASSESSED, message, outcome.figure, outcome.level, outcome.details)

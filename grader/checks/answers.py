@@ -112,7 +112,7 @@ def _answer_title(p: dict[str, Any]) -> str:
 @check("answer", summary="A variable's value at the end of the run, or the markdown answer after a question: "
                          "equals, one_of, a regex pattern, or a number written in it.",
        title=_answer_title,
-       params={"variable": {"type": "string", "pattern": r"^[A-Za-z_]\w*$", "description": "a global variable to read at the end of the run"},
+       params={"variable": {"type": "string", "pattern": r"^[A-Za-z_]\w*$", "x-form": "a Python name", "description": "a global variable to read at the end of the run"},
                "question": {**REGEX, "description": "the question's markdown cell (regex); the answer is the markdown after it (default: the task's question)"},
                "answer_tag": {**TEXT, "description": "cells carrying this tag hold the answer (default: the task's answer_tag)"},
                "equals": {**_SCALAR, "description": "the whole answer equals this (case and spacing ignored; numbers within tolerance)"},
@@ -196,12 +196,12 @@ def code_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
             return not_assessed(f"No heading matches '{p['section']}'" + (f"; headings: {names}." if names else "."))
         cells = [c for c in cells if any(lo < c.index < hi for lo, hi in ranges)]
     regex = re.compile(p["pattern"], re.MULTILINE)
-    hits = []
+    hits: list[tuple[int, str]] = []  # (cell index, the line where the pattern starts)
     for cell in cells:
         match = regex.search(cell.source)
         if match:
-            line = cell.source[: match.start()].count("\n")
-            hits.append((cell.index, cell.source.splitlines()[line].strip() if cell.source.splitlines() else match.group()))
+            row = cell.source[: match.start()].count("\n")
+            hits.append((cell.index, cell.source.splitlines()[row].strip() if cell.source.splitlines() else match.group()))
     present = p.get("present", True)
     if present:
         if hits:

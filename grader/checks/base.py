@@ -49,8 +49,11 @@ INTEGER: dict[str, Any] = {"type": "integer"}
 COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 TEXT: dict[str, Any] = {"type": "string", "minLength": 1}
 REGEX: dict[str, Any] = {"type": "string", "minLength": 1, "description": "a regular expression (Python syntax), case-insensitive"}
+# "x-form" says in words which values fit; rubric validation uses it in its messages (JSON Schema
+# ignores keywords it does not know, editors too).
 FRACTION: dict[str, Any] = {
     "description": "a fraction like 0.62 or a percentage like '62%'",
+    "x-form": "a fraction like 0.62 or a percentage like '62%'",
     "anyOf": [
         {"type": "number", "minimum": 0, "maximum": 1},
         {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"},
@@ -276,6 +279,11 @@ def one_line(text: str, limit: int = 70) -> str:
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = line.lstrip("#").strip()
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first letter upper-case (unlike str.capitalize, the rest is kept)."""
+    return text[:1].upper() + text[1:]
 
 
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:

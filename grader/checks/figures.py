@@ -142,7 +142,7 @@ def accuracy_figure(evidence: Evidence, target: Target, which: str = "test", *, 
             if evaluation.level is Level.REPORTED:
                 source = f"test score printed in cell {evaluation.cell.index + 1}"
             return AccuracyEvidence(Figure(value, evaluation.level, source), notes=notes)
-        key, source = "val_accuracy", "last validation accuracy of the training history (no test evaluation was recorded)"
+        key, source = "val_accuracy", "last validation accuracy in the training history; no test evaluation was recorded"
     elif which == "val":
         key, source = "val_accuracy", "validation accuracy of the training history"
     else:

@@ -15,6 +15,7 @@ read back as it is. Header names are case-insensitive.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -52,10 +53,8 @@ def load_manual_scores(path: str | Path) -> dict[tuple[str, str], ManualScore]:
     if not lines:
         raise UsageError(f"{path}: the scores file is empty; it needs the columns {', '.join(_COLUMNS)}")
     dialect: type[csv.Dialect] | csv.Dialect = csv.excel
-    try:
+    with contextlib.suppress(csv.Error):  # one column only, or an odd header: plain commas
         dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
-    except csv.Error:
-        pass
     reader = csv.DictReader(lines, dialect=dialect)
     header = {name.strip().lower(): name for name in (reader.fieldnames or [])}
     missing = [c for c in ("student", "task", "score") if c not in header]

@@ -319,6 +319,8 @@ def select_model(selector: ModelSelector, evidence: Evidence) -> Selection:
             return Selection(None, f"No model is bound to the variable '{name}' at the end of the run.{hint} "
                                    f"{trained_models_hint(evidence)}")
 
+    if not runs:
+        return Selection(None, trained_models_hint(evidence))
     if not candidates:
         where = " ".join(scope) or "in this notebook"
         return Selection(None, f"No model was trained {where}. {trained_models_hint(evidence)}")
@@ -351,6 +353,19 @@ class Answer:
     message: str = ""  # where it was looked for, or why nothing was found
 
 
+# A markdown cell that opens the next question ends the answer to the previous one.
+_NEXT_QUESTION = re.compile(
+    r"^\s*(?:\*\*|__|>\s*)?\s*(?:question|exercise|task|problem|aufgabe|frage|uppgift|fråga|q\s*\d+\b)"
+    r"|^\s*\.\.\s+admonition::",
+    re.IGNORECASE,
+)
+
+
+def _opens_a_question(cell: Cell) -> bool:
+    first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+    return bool(_NEXT_QUESTION.match(first))
+
+
 def _is_heading_cell(cell: Cell) -> bool:
     first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
     return bool(_HEADING.match(first))
@@ -359,7 +374,8 @@ def _is_heading_cell(cell: Cell) -> bool:
 def find_answer(evidence: Evidence, *, question: str | None = None, answer_tag: str | None = None) -> Answer:
     """The answer to a question: with ``answer_tag``, the cells carrying that tag; with
     ``question`` (a regex), the markdown cells after the first markdown cell that matches, up to
-    the next code cell or heading. The question cell itself is not part of the answer: it often
+    the next code cell, heading, or cell that opens another question ("Question 4", "Q4",
+    "Exercise ..."; not "4. ...", which is as often a multiple-choice answer). The question cell itself is not part of the answer: it often
     lists the choices ("1. 24x28 … 4. 24x24"), which must not count as answered.
     """
     if answer_tag:
@@ -386,6 +402,8 @@ def find_answer(evidence: Evidence, *, question: str | None = None, answer_tag: 
             if not parts and re.search(r"answer|svar|antwort|réponse|respuesta", one_line(following.source), re.IGNORECASE):
                 parts.append(following)
                 continue
+            break
+        if _opens_a_question(following):
             break
         parts.append(following)
     text = "\n\n".join(c.source.strip() for c in parts).strip()

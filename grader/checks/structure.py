@@ -33,6 +33,7 @@ from grader.checks.base import (
     range_validate,
     range_words,
     ranged,
+    sentence,
 )
 from grader.checks.figures import params_figure
 from grader.checks.pattern import PatternError, canonical_class, parse_pattern
@@ -89,24 +90,34 @@ def where_the_parameters_are(architecture: Architecture, which: str = "total") -
 
 def _params_expectation(ctx: CheckContext, p: dict[str, Any], attr: str) -> tuple[dict[str, Any], str] | str:
     """The range to test and its words; a string when the reference is unavailable."""
-    expect = {k: p[k] for k in ("equals", "at_least", "at_most", "between") if k in p}
+    expect: dict[str, Any] = {k: p[k] for k in ("equals", "at_least", "at_most", "between") if k in p}
     words = range_words(expect) if expect else ""
     if "within" in p:
         tolerance = fraction(p["within"])
-        base = p.get("of")
-        label = fmt_int(base) if isinstance(base, int) else ""
-        if base == "reference":
+        if p["of"] == "reference":
             name = ctx.task.reference
             arch = ctx.references.get(name) if name else None
             if arch is None:
                 return f"the reference model '{name}' is not available to the grader"
-            base = getattr(arch, attr)
+            base = int(getattr(arch, attr))
             label = f"the reference model {name} ({fmt_int(base)})"
+        else:
+            base = int(p["of"])
+            label = fmt_int(base)
         low, high = base * (1 - tolerance), base * (1 + tolerance)
-        expect["between"] = [max(low, expect.get("between", [low, high])[0]), min(high, expect.get("between", [low, high])[1])]
+        if "between" in expect:  # both given: the narrower range
+            low, high = max(low, expect["between"][0]), min(high, expect["between"][1])
+        expect["between"] = [low, high]
         within = f"within {fmt_pct(tolerance)} of {label} ({fmt_int(round(low))}–{fmt_int(round(high))})"
         words = f"{words} and {within}" if words else within
     return expect, words
+
+
+_EXAMPLES = {
+    "total_params": "- total_params: {at_most: 100_000}",
+    "trainable_params": "- trainable_params: 2_097_665",
+    "non_trainable_params": "- non_trainable_params: {equals: 784}",
+}
 
 
 def _params_check(kind: str) -> None:
@@ -152,7 +163,7 @@ def _params_check(kind: str) -> None:
     check(kind, summary=f"The model's {title_noun}: exact, a range, or within a tolerance of a reference.",
           title=title, params=_PARAM_SCHEMA, one_of=("equals", "at_least", "at_most", "between", "within"),
           shorthand=COUNT, expand=lambda v: {"equals": v}, validate=validate,
-          example=f"- {kind}: {{at_most: 100_000}}")(evaluate)
+          example=_EXAMPLES[kind])(evaluate)
 
 
 for _kind in _WHICH:
@@ -234,12 +245,12 @@ def layers_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
         message += f"; this task asks for {pattern.source} somewhere in them, and it is not there."
     elif pattern.plain is not None:
         differences = _plain_differences(pattern.plain, layers)
-        message += f"; this task asks for {' → '.join(pattern.plain)}. " + "; ".join(differences[:3]).capitalize() + "."
+        message += f"; this task asks for {' → '.join(pattern.plain)}. " + sentence("; ".join(differences[:3])) + "."
     elif result.position < len(layers) and not result.expected:
         message += (f"; this task asks for {pattern.source}, which ends before "
                     f"{_layer_ref(layers, result.position)}: the model has more layers than it allows.")
     elif result.position < len(layers):
-        message += (f"; this task asks for {pattern.source}. {_layer_ref(layers, result.position).capitalize()} is "
+        message += (f"; this task asks for {pattern.source}. {sentence(_layer_ref(layers, result.position))} is "
                     f"where they depart from it: expected {_either(result.expected)} there.")
     else:
         last = f"after {_layer_ref(layers, len(layers) - 1)}" if layers else "without any layer"
@@ -279,7 +290,7 @@ def _config_words(config: dict[str, Any] | None) -> str:
 
 def _contains_title(p: dict[str, Any]) -> str:
     layer = p["layer"].replace("|", " or ")
-    counts = {k: p[k] for k in ("equals", "at_least", "at_most") if k in p}
+    counts: dict[str, Any] = {k: p[k] for k in ("equals", "at_least", "at_most") if k in p}
     if not counts or counts == {"at_least": 1}:
         return f"has a {layer} layer{_config_words(p.get('config'))}"
     return f"{range_symbol(counts)} {layer} layers{_config_words(p.get('config'))}"
@@ -300,11 +311,12 @@ def contains_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     names = _names(p["layer"])
     layers = _classes(ctx.target.architecture)
     found = [layer for layer in layers if _layer_matches(layer, names, p.get("config"))]
-    counts = {k: p[k] for k in ("equals", "at_least", "at_most") if k in p} or {"at_least": 1}
+    counts: dict[str, Any] = {k: p[k] for k in ("equals", "at_least", "at_most") if k in p} or {"at_least": 1}
     ok = range_ok(len(found), counts)
-    what = " or ".join(names) + _config_words(p.get("config"))
+    count = fmt_int(len(found)) if found else "no"
+    what = f"{count} {' or '.join(names)} {'layer' if len(found) == 1 else 'layers'}{_config_words(p.get('config'))}"
     listed = f" ({', '.join(layer.name for layer in found[:6])})" if found else ""
-    message = f"{ctx.model_word} has {plural(len(found), what + ' layer')}{listed}"
+    message = f"{ctx.model_word} has {what}{listed}"
     if ok:
         return passed(message + ".", figure=len(found), level=ctx.target.level)
     message += f"; this task asks for {range_words(counts)}."
@@ -354,7 +366,10 @@ def dropout_before_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     level = ctx.target.level
     if not dense:
         return failed(f"{ctx.model_word} has no Dense layer.", level=level)
-    index = {"first": dense[0], "last": dense[-1]}.get(which) if which != "largest" else max(dense, key=lambda i: layers[i].params)
+    if which == "largest":
+        index = max(dense, key=lambda i: layers[i].params)
+    else:
+        index = dense[0] if which == "first" else dense[-1]
     target = layers[index]
     for j in range(index - 1, -1, -1):
         layer = layers[j]
@@ -389,7 +404,7 @@ def _shape_matches(actual: list[int | None], expected: list[int | None]) -> bool
         actual = actual[1:]
     if len(expected) != len(actual):
         return False
-    return all(e is None or a == e for a, e in zip(actual, expected))
+    return all(e is None or a == e for a, e in zip(actual, expected, strict=True))
 
 
 def _pick_layer(layers: list[LayerInfo], p: dict[str, Any]) -> tuple[int | None, str]:
@@ -409,10 +424,7 @@ def _pick_layer(layers: list[LayerInfo], p: dict[str, Any]) -> tuple[int | None,
 
 
 def _output_shape_title(p: dict[str, Any]) -> str:
-    if "position" in p:
-        which = f"layer {p['position']}"
-    else:
-        which = f"{ordinal(p.get('nth', 1))} {p['layer']}"
+    which = f"layer {p['position']}" if "position" in p else f"{ordinal(p.get('nth', 1))} {p['layer']}"
     return f"output shape of {which} is {_shape_text(p['shape'])}"
 
 
@@ -439,8 +451,8 @@ def output_shape_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     expected = p["shape"]
     shown = _shape_text(actual)
     if _shape_matches(actual, expected):
-        return passed(f"{words.capitalize()}, {layer.name}, outputs {shown}.", figure=shown, level=level)
-    message = f"{words.capitalize()}, {layer.name}, outputs {shown}; this task expects {_shape_text(expected)}."
+        return passed(f"{sentence(words)}, {layer.name}, outputs {shown}.", figure=shown, level=level)
+    message = f"{sentence(words)}, {layer.name}, outputs {shown}; this task expects {_shape_text(expected)}."
     previous = layers[index - 1].output_shape if index > 0 else ctx.target.architecture.input_shape
     how = explain_output_shape(layer, previous)
     if how:
@@ -536,7 +548,7 @@ def output_layer_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     if loss is None and "activation" not in p and expected_units is None:
         return not_assessed(f"The loss of {ctx.target.where} was not recorded, so the output layer cannot be checked against it.", level=level)
     described = f"The output layer {layer.name} ({units} units, {activation})"
-    with_loss = f" with the loss {loss}" if loss else ""
     if problems:
+        with_loss = f" with the loss {loss}" if loss else ""
         return failed(f"{described}{with_loss}: " + "; ".join(problems) + ".", figure=activation, level=level)
-    return passed(f"{described} fits{with_loss or ' the task'}.", figure=activation, level=level)
+    return passed(f"{described} fits the loss {loss}." if loss else f"{described} is as asked.", figure=activation, level=level)

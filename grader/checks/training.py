@@ -30,11 +30,12 @@ from grader.checks.base import (
     range_validate,
     range_words,
     ranged,
+    sentence,
     verdict,
 )
 from grader.checks.figures import accuracy_figure, model_history, params_figure
 from grader.checks.structure import normalize_loss
-from grader.evidence import history_values
+from grader.evidence import Level, history_values
 
 FAST_MODE = "Not assessed in fast mode: training was capped, so accuracy says nothing yet. Run without --fast for this check."
 
@@ -171,7 +172,7 @@ def epochs_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     verb = "asked to train" if fast else "trained"
     breakdown = ""
     if len(runs) > 1:
-        breakdown = " (" + ", ".join(f"fit {r.index + 1}: {n}" for r, n in zip(runs, per_fit)) + ")"
+        breakdown = " (" + ", ".join(f"fit {r.index + 1}: {n}" for r, n in zip(runs, per_fit, strict=True)) + ")"
     expect = {k: v for k, v in p.items() if k != "count"}
     ok = range_ok(total, expect)
     message = f"{ctx.model_word} was {verb} for {fmt_int(total)} epochs{' in total' if len(runs) > 1 else ''}{breakdown}"
@@ -238,7 +239,7 @@ def training_data_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
         if not range_ok(value, p[key]):
             problems.append(f"the {words[key]} is {fmt_number(value)}; this task asks for {range_words(p[key])}")
     if problems:
-        message = "; ".join(problems).capitalize() + "."
+        message = sentence("; ".join(problems)) + "."
         if "max" in p and values["max"] is not None and values["max"] > 1.5 and p["max"].get("at_most", 99) <= 1.5:
             message += " Scale the pixels to [0, 1] before training, e.g. x_train / 255."
         return failed(message, level=run.level)
@@ -271,7 +272,7 @@ _ACCURACY_PARAMS = {
 }
 
 
-def _accuracy_check(kind: str, which: str, noun: str) -> None:
+def _accuracy_check(kind: str, which: str, noun: str, example: str) -> None:
     def title(p: dict[str, Any]) -> str:
         parts = []
         if "at_least" in p:
@@ -287,7 +288,7 @@ def _accuracy_check(kind: str, which: str, noun: str) -> None:
         notes = {"notes": found.notes} if found.notes else {}
         if figure is None:
             return not_assessed(f"No {noun} to check: {found.missing}.", details=notes)
-        expect = {k: fraction(p[k]) for k in ("at_least", "at_most") if k in p}
+        expect: dict[str, Any] = {k: fraction(p[k]) for k in ("at_least", "at_most") if k in p}
         ok = range_ok(figure.value, expect)
         said = f"{noun.capitalize()} {fmt_pct(figure.value)} ({figure.level.label}: {figure.source})"
         details = {"source": figure.source, **notes}
@@ -306,12 +307,12 @@ def _accuracy_check(kind: str, which: str, noun: str) -> None:
           expand=lambda v: {"at_least": v}, accuracy=True,
           validate=lambda p: [("at_least", "'at_least' is above 'at_most'")]
           if "at_least" in p and "at_most" in p and fraction(p["at_least"]) > fraction(p["at_most"]) else [],
-          example=f"- {kind}: {{at_least: 62%, min_level: verified}}")(evaluate)
+          example=example)(evaluate)
 
 
-_accuracy_check("test_accuracy", "test", "test accuracy")
-_accuracy_check("val_accuracy", "val", "validation accuracy")
-_accuracy_check("train_accuracy", "train", "training accuracy")
+_accuracy_check("test_accuracy", "test", "test accuracy", "- test_accuracy: {at_least: 62%, min_level: verified}")
+_accuracy_check("val_accuracy", "val", "validation accuracy", "- val_accuracy: 60%")
+_accuracy_check("train_accuracy", "train", "training accuracy", "- train_accuracy: {at_least: 90%, use: best}")
 
 
 def _rising_streak(val_loss: list[float], loss: list[float]) -> tuple[int, int]:
@@ -342,7 +343,8 @@ def overfitting_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     if run is None:
         return not_assessed(f"{ctx.model_word} was never trained.", level=ctx.target.level)
     history = model_history(ctx.evidence, ctx.target)
-    problems, good = [], []
+    problems: list[str] = []
+    good: list[str] = []
     if "max_gap" in p:
         train, val = history_values(history, "accuracy"), history_values(history, "val_accuracy")
         if not train or not val:
@@ -393,14 +395,16 @@ def compare_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
         return not_assessed(f"Cannot compare: task '{p['task']}' found no model.")
     if "accuracy" in p and ctx.fast_mode:
         return not_assessed(FAST_MODE)
-    problems, facts, levels = [], [], []
+    problems: list[str] = []
+    facts: list[str] = []
+    levels: list[Level] = []
     if "params" in p:
         mine, theirs = params_figure(ctx.evidence, ctx.target, "total"), params_figure(ctx.evidence, other, "total")
         levels += [mine.level, theirs.level]
         fewer = mine.value < theirs.value
         ratio = (theirs.value / mine.value) if fewer and mine.value else (mine.value / theirs.value if theirs.value else 0)
         relation = "fewer" if fewer else ("as many" if mine.value == theirs.value else "more")
-        times = f"{ratio:.1f}× " if ratio >= 1.5 and relation != "as many" else ""
+        times = "" if ratio < 1.5 or relation == "as many" else (f"{ratio:,.0f}× " if ratio >= 10 else f"{ratio:.1f}× ")
         fact = f"{fmt_int(int(mine.value))} parameters, {times}{relation} than {other_name} ({fmt_int(int(theirs.value))})"
         (facts if relation == p["params"] else problems).append(fact)
     if "accuracy" in p:

@@ -1,4 +1,4 @@
-"""Keras 1/2 spellings that Keras 3 removed, read with their Keras 3 meaning inside the student's kernel.
+"""Removed Keras 1/2 spellings, read with their Keras 3 meaning inside the student's kernel.
 
 Course notebooks written for Keras 1, standalone Keras 2 or ``tf.keras`` 2.x use arguments and
 methods that Keras 3 refuses (``SGD(lr=0.01)``, ``fit(nb_epoch=5)``, ``fit_generator``,
@@ -16,6 +16,14 @@ What is never done: change a model's architecture, guess between two meanings, o
 class (wrappers go on the original class, so ``isinstance`` and ``type(...) is`` still hold).
 When a call spells both the old and the new argument, nothing is translated and Keras 3's own
 error stands.
+
+Deliberately left alone, because the old meaning is ambiguous or cannot be reproduced:
+``Conv2D(32, 3, 3)`` without any Keras-1-only argument (tf.keras 2 already read the third number
+as ``strides``; reported as a warning), ``decay`` together with a learning-rate schedule,
+positional optimizer arguments whose order changed (``Adam(0.001, 0.9, 0.999, 1e-8, 0.0)``),
+``BatchNormalization(mode=1|2)``, ``Embedding(dropout=...)``, Keras 1 recurrent-layer arguments,
+``merge``/``Merge``, ``model.save("dir")`` (SavedModel) and ``save_weights("w.h5")`` file names,
+and ``keras.wrappers.scikit_learn``.
 
 This module runs in the student's kernel: it imports only the standard library at import time
 and Keras inside :func:`install`; it must never import the ``grader`` package.
@@ -36,7 +44,7 @@ Report = Callable[[dict], None]
 
 # Feature names, so that a rubric or `--no-compat` can switch parts off independently.
 OPTIMIZER_ARGUMENTS = "optimizer_arguments"  # lr, decay, optimizer.lr, legacy/lowercase optimizers
-TRAINING_ARGUMENTS = "training_arguments"  # fit/evaluate/predict arguments, *_generator, predict_classes
+TRAINING_ARGUMENTS = "training_arguments"  # fit/evaluate/predict arguments, *_generator, ...
 ITERATOR_NEXT = "iterator_next"  # ImageDataGenerator iterators' `.next()`
 LAYER_ARGUMENTS = "layer_arguments"  # Keras 1 layer arguments, Model(input=, output=)
 MODULE_PATHS = "module_paths"  # keras.layers.convolutional, keras.utils.np_utils, ...
@@ -57,7 +65,9 @@ class _State:
         self.seen: set[str] = set()
         self.patches: list[tuple[Any, str, bool, Any]] = []  # owner, name, had own value, value
         self.modules: list[str] = []  # names added to sys.modules
-        self.missing: dict[str, dict[str, Callable[[], Any]]] = {}  # module -> name -> resolver
+        # id(module) -> (module, {name: resolver}): names a module's __getattr__ resolves.
+        self.missing: dict[int, tuple[types.ModuleType, dict[str, Callable[[], Any]]]] = {}
+        self.py_dataset: type | None = None  # Keras 3's PyDataset, which fit() takes as is
 
 
 _state: _State | None = None
@@ -73,12 +83,16 @@ def install(report: Report, features: Iterable[str] = ALL_FEATURES) -> None:
     Call after ``import keras`` has completed and after anything else that wraps
     ``keras.Model.fit``/``evaluate``/``predict`` (the recorder), so those wrappers receive the
     translated arguments. A second call only replaces ``report``.
+
+    A feature that cannot be installed (a Keras release moved what it patches) is skipped and
+    reported as a ``"warning"`` finding instead of failing the student's ``import keras``.
     """
     global _state
     features = frozenset(features)
     unknown = features - ALL_FEATURES
     if unknown:
-        raise ValueError(f"unknown compat features {sorted(unknown)}; known: {sorted(ALL_FEATURES)}")
+        raise ValueError(
+            f"unknown compat features {sorted(unknown)}; known: {sorted(ALL_FEATURES)}")
     if _state is not None:
         _state.report = report
         return
@@ -94,15 +108,15 @@ def install(report: Report, features: Iterable[str] = ALL_FEATURES) -> None:
         MODULE_PATHS: _install_module_paths,
         PLOT_MODEL_HARMLESS: _install_plot_model,
     }
-    try:
-        for name, installer in installers.items():
-            if name in features:
+    for name, installer in installers.items():
+        if name in features:
+            try:
                 installer()
-        for module_name in _state.missing:
-            _install_module_getattr(sys.modules[module_name])
-    except Exception:
-        uninstall()  # half a compat layer would be worse than none
-        raise
+            except Exception as error:  # each patch stands alone: the others still help
+                _report(f"install {name}", f"compatibility `{name}` is not available with this "
+                        f"Keras version ({type(error).__name__}: {error})", severity="warning")
+    for module, names in _state.missing.values():
+        _install_module_getattr(module, names)
 
 
 def uninstall() -> None:
@@ -251,10 +265,10 @@ def _optimizer_arguments(owner: str, args: tuple, kwargs: dict) -> tuple[tuple, 
         learning_rate = kwargs.pop("lr")
         _renamed(f"{owner}(lr=...)", "lr", "learning_rate")
     decay = kwargs.pop("decay", None)
-    if decay is not None and decay == 0:
+    if _is_number(decay) and decay == 0:
         _report(f"{owner}(decay=0)", "used the removed argument `decay=0`, which had no effect; "
                 "dropped")
-    elif decay is not None and decay > 0 and _is_number(learning_rate):
+    elif _is_number(decay) and decay > 0 and _is_number(learning_rate):
         import keras
 
         # Keras 2 used lr / (1 + decay * iterations), iterations counted before the update:
@@ -292,7 +306,9 @@ _LOADING_ARGUMENTS = ("workers", "use_multiprocessing", "max_queue_size")
 
 def _install_training() -> None:
     import keras
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDataset
 
+    _state.py_dataset = PyDataset
     model = keras.Model
 
     def make(method: str, step_arguments: tuple[str, ...]) -> Callable[[Callable], Callable]:
@@ -354,9 +370,8 @@ def _is_plain_iterator(value: Any) -> bool:
         return False
     if not (hasattr(type(value), "__next__") and hasattr(type(value), "__iter__")):
         return False
-    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDataset
-
-    return not isinstance(value, PyDataset)
+    py_dataset = _state.py_dataset if _state is not None else None
+    return py_dataset is None or not isinstance(value, py_dataset)
 
 
 def _as_generator(iterator):
@@ -401,8 +416,8 @@ def _steps_from_samples(data, samples, old: str, new: str, method: str):
     return None, data
 
 
-def _generator_arguments(method: str, kwargs: dict) -> dict:
-    """Drop or rename the Keras 1/2 generator-method arguments that fit/evaluate/predict lack."""
+def _generator_arguments(kwargs: dict) -> dict:
+    """Drop the Keras 1/2 generator-method arguments that fit/evaluate/predict lack."""
     for name in ("max_q_size", "nb_worker", "pickle_safe", *_LOADING_ARGUMENTS):
         kwargs.pop(name, None)  # loading details only; the method-level finding covers them
     return kwargs
@@ -414,7 +429,7 @@ def _fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, c
                    shuffle=True, initial_epoch=0, **legacy):
     """Keras 2's ``fit_generator``: ``fit`` on a generator (Keras 1 arguments also accepted)."""
     _report("fit_generator", "used the removed method `fit_generator`; graded as `fit`")
-    legacy = _generator_arguments("fit_generator", legacy)
+    legacy = _generator_arguments(legacy)
     if "nb_epoch" in legacy:
         epochs = legacy.pop("nb_epoch")
         _renamed("fit_generator(nb_epoch=...)", "nb_epoch", "epochs")
@@ -433,10 +448,8 @@ def _fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, c
         generator = _as_generator(generator)
     if _is_plain_iterator(validation_data):
         validation_data = _as_generator(validation_data)
-    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDataset
-
     # Keras 2 shuffled only a Sequence's batch order; for a generator Keras 3 would warn.
-    shuffle = shuffle and isinstance(generator, PyDataset)
+    shuffle = shuffle and isinstance(generator, _state.py_dataset)
     return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=verbose,
                     callbacks=callbacks, validation_data=validation_data,
                     validation_steps=validation_steps, validation_freq=validation_freq,
@@ -462,7 +475,7 @@ def _predict_generator(self, generator, steps=None, callbacks=None, max_queue_si
 
 
 def _generator_steps(method: str, generator, steps, legacy: dict):
-    legacy = _generator_arguments(method, legacy)
+    legacy = _generator_arguments(legacy)
     if "val_samples" in legacy and steps is None:
         steps, generator = _steps_from_samples(
             generator, legacy.pop("val_samples"), "val_samples", "steps", method)
@@ -535,7 +548,8 @@ _LAYER_RENAMES: dict[str, dict[str, str]] = {
                   "W_constraint": "embeddings_constraint"},
 }
 # Keras 1 and 2 defaults that Keras 3 removed (the argument became required).
-_REMOVED_DEFAULTS = {"AveragePooling1D": ("pool_size", 2), "AveragePooling2D": ("pool_size", (2, 2)),
+_REMOVED_DEFAULTS = {"AveragePooling1D": ("pool_size", 2),
+                     "AveragePooling2D": ("pool_size", (2, 2)),
                      "AveragePooling3D": ("pool_size", (2, 2, 2))}
 # Keras 1 gave a convolution's kernel as separate numbers: Convolution2D(32, 3, 3).
 _KERNEL_PARTS = {"Conv2D": ("nb_row", "nb_col"),
@@ -769,13 +783,13 @@ def _resolved(get: Callable[[], Any], api: str, message: str) -> Callable[[], An
 
 def _missing(module_name: str, name: str, resolve: Callable[[], Any]) -> None:
     """Let ``module_name.name`` resolve, through the module's __getattr__, to ``resolve()``."""
-    if module_name in sys.modules:
-        _state.missing.setdefault(module_name, {})[name] = resolve
+    module = sys.modules.get(module_name)
+    if module is not None:  # one module can be in sys.modules under two names (tensorflow.keras)
+        _state.missing.setdefault(id(module), (module, {}))[1][name] = resolve
 
 
-def _install_module_getattr(module: types.ModuleType) -> None:
+def _install_module_getattr(module: types.ModuleType, names: dict[str, Callable[[], Any]]) -> None:
     previous = vars(module).get("__getattr__")
-    names = _state.missing[module.__name__]
 
     def __getattr__(name: str) -> Any:
         if name in names:

@@ -69,6 +69,8 @@ LIMITS = {
     "layers": 150,
     "confusion_classes": 30,
     "findings": 50,
+    "fit_lines": 12,
+    "other_models": 30,
 }
 
 STATUS_WORDS = {
@@ -135,7 +137,9 @@ def trim_head(text: Any, *, max_lines: int | None = None, max_chars: int) -> Tri
         notes.append(f"showing the first {max_lines} of {len(lines)} lines")
     if len(text) > max_chars:
         notes.append(f"showing the first {max_chars:,} of {len(text):,} characters")
-        text = text[:max_chars] + " …"
+        cut = text[:max_chars]
+        space = cut.rfind(" ", max_chars - 40)
+        text = (cut[:space] if space > 0 else cut) + " …"
     return Trimmed(text, "; ".join(notes))
 
 
@@ -278,9 +282,12 @@ class LayerRow:
 
     student: LayerInfo | None
     reference: LayerInfo | None
+    compared: bool = True  # False when there is no reference model to compare with
 
     @property
     def status(self) -> str:
+        if not self.compared:
+            return "plain"
         if self.reference is None:
             return "extra"
         if self.student is None:
@@ -437,21 +444,17 @@ class CellErrorView:
 
 
 def task_status(task: TaskResult) -> Status:
-    """One status for a task: failed if any check failed, passed if all passed."""
+    """One status for a task: failed if any check failed, passed if all passed, manual for an
+    item a person marks, else not assessed (some checks could not be assessed)."""
     statuses = [check.status for check in task.checks]
     if task.manual and not statuses:
         return Status.MANUAL  # marked by a person, or waiting for one: not a pass or a fail
-    if not statuses:
-        return Status.NOT_ASSESSED
     if Status.FAILED in statuses:
         return Status.FAILED
-    if all(s is Status.PASSED for s in statuses):
+    if statuses and all(s is Status.PASSED for s in statuses):
         return Status.PASSED
-    if Status.MANUAL in statuses:
+    if Status.MANUAL in statuses and Status.NOT_ASSESSED not in statuses:
         return Status.MANUAL
-    if Status.PASSED in statuses:
-        # Some passed, the rest could not be assessed: not a failure, not yet a pass.
-        return Status.NOT_ASSESSED
     return Status.NOT_ASSESSED
 
 
@@ -606,11 +609,13 @@ def model_view(
         view.layers_note = f"showing the first {LIMITS['layers']} layers"
         layers, ref_layers = layers[: LIMITS["layers"]], ref_layers[: LIMITS["layers"]]
     view.rows = align_layers(layers, ref_layers) if reference is not None else [
-        LayerRow(layer, None) for layer in layers
+        LayerRow(layer, None, compared=False) for layer in layers
     ]
     snapshot_compile = next((m.compile for m in evidence.models if m.model_id == model_id), None)
     view.compile_line = _compile_line(runs[-1].compile if runs else snapshot_compile)
-    view.training = [_training_line(run) for run in runs]
+    view.training = [_training_line(run) for run in runs[: LIMITS["fit_lines"]]]
+    if len(runs) > LIMITS["fit_lines"]:
+        view.training.append(f"… and {len(runs) - LIMITS['fit_lines']} more fit calls")
     history, starts = _combined_history(runs)
     if history and plots:
         from grader.report.plots import learning_curve
@@ -684,7 +689,7 @@ def student_page(result: GradeResult, *, reference: dict[str, Architecture] | No
         seen = set(models)
         ids = [run.model_id for run in evidence.runs] + [m.model_id for m in evidence.models]
         for model_id in dict.fromkeys(ids):
-            if model_id in seen:
+            if model_id in seen or len(other_models) >= LIMITS["other_models"]:
                 continue
             model = model_view(evidence, model_id, anchor=_unique(_anchor("model", model_id), used_anchors),
                                reference=None, plots=False)
@@ -889,7 +894,7 @@ def class_page(results: Sequence[GradeResult], *, report_links: dict[str, str], 
         stats["slowest"] = slowest.student.name or slowest.student.key
     alt = "Histogram of scores"
     if scores:
-        alt = (f"Histogram of {len(scores)} scores out of {fmt_points(max_score)}: mean "
+        alt = (f"Histogram of the {len(scores)} graded scores out of {fmt_points(max_score)}: mean "
                f"{stats['mean']}, median {stats['median']}"
                + (f", pass mark {fmt_points(pass_mark)}, {stats['passed']} passed" if pass_mark is not None else "")
                + ".")

@@ -155,6 +155,7 @@ def _draw_curve(ax, metric, train, val, thresholds, run_starts) -> None:
         ax.axvline(start + 0.5, color=MUTED, lw=0.8, ls=":")
     ax.set_ylabel(metric)
     ax.set_xlabel("epoch")
+    ax.set_xlim(0.5, max(len(train), len(val)) + 0.5)
     ax.xaxis.get_major_locator().set_params(integer=True)
     if metric == "accuracy":
         values = [v for v in train + val if math.isfinite(v)] + [t.value for t in thresholds]

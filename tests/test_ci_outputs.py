@@ -1,0 +1,128 @@
+"""JUnit XML and the markdown job summary, as GitLab and GitHub read them (lms-formats.md §3)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from grader.report.ci import SUMMARY_LIMIT, summary_markdown, write_junit, write_summary_markdown
+from grader.results import CheckResult, Status
+from tests import report_samples as samples
+
+
+def junit(tmp_path, results):
+    return ET.parse(write_junit(results, tmp_path / "report.xml")).getroot()
+
+
+def test_junit_has_one_testcase_per_check_with_the_task_as_classname(tmp_path):
+    result = samples.failing_student()
+    root = junit(tmp_path, [result])
+    cases = root.findall("./testsuite/testcase")
+    by_class = [c.get("classname") for c in cases if c.get("classname") != "submission"]
+    expected = [t.task_id for t in result.tasks for _ in (t.checks or [None])]
+    assert by_class == expected
+
+
+def test_failed_check_is_a_failure_with_its_message(tmp_path):
+    root = junit(tmp_path, [samples.failing_student()])
+    failure = root.find("./testsuite/testcase[@name='test accuracy ≥ 62% (0/2 pts)']/failure")
+    assert failure is not None
+    assert failure.get("message").startswith("Test accuracy 58.1% is below the target of 62%")
+    assert "evidence: verified" in failure.text
+
+
+def test_not_assessed_and_manual_items_are_skipped(tmp_path):
+    root = junit(tmp_path, [samples.failing_student()])
+    skipped = {c.get("classname"): c.find("skipped").get("message")
+               for c in root.iter("testcase") if c.find("skipped") is not None}
+    assert skipped["q5_dropout"].startswith("not assessed")
+    assert skipped["q3_manual"] == "awaits a human score"
+
+
+def test_counts_add_up_on_suite_and_root(tmp_path):
+    root = junit(tmp_path, [samples.failing_student()])
+    suite = root.find("testsuite")
+    cases = suite.findall("testcase")
+    assert int(suite.get("tests")) == len(cases) == int(root.get("tests"))
+    assert int(suite.get("failures")) == sum(c.find("failure") is not None for c in cases) == 3
+    assert int(suite.get("skipped")) == sum(c.find("skipped") is not None for c in cases) == 3
+
+
+def test_unreadable_notebook_is_an_error_testcase(tmp_path):
+    root = junit(tmp_path, [samples.invalid_notebook_student()])
+    error = root.find("./testsuite/testcase[@classname='submission']/error")
+    assert error.get("type") == "invalid_notebook" and "merge-conflict" in error.get("message")
+    assert root.get("errors") == "1"
+
+
+def test_score_travels_as_suite_properties(tmp_path):
+    root = junit(tmp_path, [samples.passing_student()])
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["score"] == "16.5" and props["max_score"] == "18" and props["passed"] == "true"
+
+
+def test_batch_junit_prefixes_classnames_with_the_student(tmp_path):
+    root = junit(tmp_path, [samples.passing_student(), samples.failing_student()])
+    classnames = {c.get("classname") for c in root.iter("testcase")}
+    assert "alice_lindqvist.q4_cnn" in classnames and "bob.q4_cnn" in classnames
+    assert len(root.findall("testsuite")) == 2
+
+
+def test_duplicate_check_titles_get_distinct_names(tmp_path):
+    result = samples.passing_student()
+    task = result.tasks[0]
+    task.checks.append(CheckResult(check="x", title=task.checks[0].title, status=Status.PASSED,
+                                   points=1, max_points=1))
+    names = [c.get("name") for c in junit(tmp_path, [result]).iter("testcase") if c.get("classname") == "q2_fc"]
+    assert len(names) == len(set(names)) == 3
+
+
+def test_control_characters_and_ansi_codes_are_removed_from_xml(tmp_path):
+    result = samples.failing_student()
+    result.tasks[2].checks[0].message = "bad\x00byte \x1b[31mred\x1b[0m \x07bell <tag>"
+    failure = junit(tmp_path, [result]).find(".//testcase[@classname='q4_cnn']/failure")
+    assert failure.get("message") == "badbyte red bell <tag>"
+
+
+def test_summary_shows_score_tasks_and_what_to_fix(tmp_path):
+    text = write_summary_markdown([samples.failing_student()], tmp_path / "s.md").read_text(encoding="utf-8")
+    assert text.startswith("## CIFAR-10 lab: 4 / 18 points — ✘ not passed (pass mark 12)")
+    assert "| 4. CNN classifier, ≥ 62% test accuracy | ✘ failed | 0 / 4 |" in text
+    assert "### What to fix" in text and "**test accuracy ≥ 62%**" in text
+
+
+def test_summary_shows_notebook_html_as_text(tmp_path):
+    text = summary_markdown([samples.failing_student()])
+    assert "<script>" not in text and "<img" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_summary_escapes_pipes_in_table_cells():
+    result = samples.passing_student()
+    result.tasks[0].title = "A | B"
+    assert "| A \\| B |" in summary_markdown([result])
+
+
+def test_summary_of_fast_mode_says_it_is_not_a_grade():
+    assert "Fast mode" in summary_markdown([samples.fast_mode_student()])
+
+
+def test_summary_of_a_class_lists_every_student():
+    text = summary_markdown(samples.class_results(n=3))
+    assert text.startswith("## CIFAR-10 lab: 8 submissions")
+    assert "Carol Nyström" in text and "not graded" in text
+
+
+def test_long_summary_is_cut_under_the_limit_with_a_note():
+    result = samples.failing_student()
+    check = result.tasks[2].checks[0]
+    result.tasks[2].checks = [CheckResult(check="c", title=f"check {i}", status=Status.FAILED, points=0,
+                                          max_points=1, message="x" * 500) for i in range(3000)]
+    del check
+    text = summary_markdown([result], limit=100_000)
+    assert len(text.encode("utf-8")) <= 100_000
+    assert text.rstrip().endswith("The HTML report and the JUnit file have everything._")
+    assert text.count("<details>") <= text.count("</details>")
+
+
+def test_default_summary_limit_is_under_one_mebibyte():
+    assert SUMMARY_LIMIT < 1024 * 1024
