@@ -182,9 +182,13 @@ class _Reader:
         self.evidence.variables.append(Variable(_str(event["name"]), value, _str(event.get("type_name", ""))))
 
     def on_finding(self, event: dict) -> None:
+        message = _str(event.get("message", ""))[:2000]
+        api = event.get("api")
+        if isinstance(api, str) and api and api not in message:
+            message = f"{api[:200]}: {message}"  # "SGD(lr=...): used the removed argument `lr`; ..."
         finding = Finding(
             kind=_str(event.get("kind", "note"))[:40],
-            message=_str(event.get("message", ""))[:2000],
+            message=message,
             cell=self.cell(event.get("cell_id")) if event.get("cell_id") not in (None, "-1") else None,
             severity=event.get("severity") if event.get("severity") in ("info", "warning", "error") else "info",
         )

@@ -68,16 +68,19 @@ def _common_options(func):
 @_common_options
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("grading-output"), show_default=True, help="Folder for results, reports and exports.")
 @click.option("--fast", is_flag=True, help="Cap training (epochs, samples, steps): structure is graded exactly, accuracy is not assessed.")
-@click.option("--workers", "-j", type=int, default=None, help="Notebooks run at once (default: one per two cores).")
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None, help="Notebooks run at once (default: from the cores and memory, and the GPUs' memory).")
+@click.option("--gpus", default=None, help="GPUs the kernels share, in turn: all (default, those nvidia-smi finds), none, or indices such as 0,1.")
+@click.option("--dask", "dask_scheduler", default=None, metavar="ADDRESS", help="Run the notebooks on a dask.distributed cluster (tcp://host:8786); results are stored here.")
 @click.option("--force", is_flag=True, help="Run every submission again, even those already graded.")
 @click.option("--layout", default="auto", show_default=True, help="LMS export layout: auto, canvas, moodle, blackboard, brightspace, gradescope, github-classroom, folders, files.")
 @click.option("--pattern", default=None, help="A regex with named groups (name, id, login, late) for file names of your own layout.")
 @click.option("--export", "exports", multiple=True, help="Gradebook format to write: canvas, moodle, blackboard, brightspace, gradescope, csv (repeatable).")
 @click.option("--manual", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV of human scores for manual items, merged into the results.")
-def run_command(paths: tuple[Path, ...], rubric: str, out: Path, fast: bool, workers: int | None, force: bool,
-                layout: str, pattern: str | None, exports: tuple[str, ...], manual: Path | None, **common) -> None:
+def run_command(paths: tuple[Path, ...], rubric: str, out: Path, fast: bool, workers: int | None, gpus: str | None,
+                dask_scheduler: str | None, force: bool, layout: str, pattern: str | None, exports: tuple[str, ...],
+                manual: Path | None, **common) -> None:
     """Grade SUBMISSIONS: notebooks, folders, zips or LMS exports."""
-    from grader.batch import default_workers, grade_batch
+    from grader.batch import choose_gpus, default_workers, grade_batch
     from grader.submissions import collect
 
     def work() -> int:
@@ -86,10 +89,17 @@ def run_command(paths: tuple[Path, ...], rubric: str, out: Path, fast: bool, wor
         if not collected.submissions:
             raise GraderError(f"no notebooks found in {', '.join(map(str, paths))}")
         options = _grading_options(common, fast=fast, force=force)
+        devices = [] if dask_scheduler else choose_gpus(gpus)
+        jobs = workers or default_workers(devices)
         progress = _Progress(len(collected.submissions), quiet=common["quiet"])
         progress.header(loaded, collected, options)
-        results = grade_batch(collected.submissions, loaded, out, options=options,
-                              workers=workers or default_workers(), on_start=progress.started, on_result=progress.finished)
+        progress.resources(jobs, devices, dask_scheduler)
+        try:
+            results = grade_batch(collected.submissions, loaded, out, options=options, workers=jobs, gpus=devices,
+                                  dask_scheduler=dask_scheduler, on_start=progress.started, on_result=progress.finished)
+        except BaseException:
+            progress.stop()
+            raise
         if manual:
             results = _merge_manual(results, manual, out)
         _write_outputs(results, out, loaded, exports=exports, junit=common["junit"], summary=common["summary"])
@@ -281,18 +291,23 @@ def _references(rubric) -> dict | None:
 
 
 class _Progress:
-    """A rich progress bar with per-submission status and ETA; one line per result with --quiet off."""
+    """What a batch shows while it runs: a rich progress bar (elapsed time, ETA) whose line names
+    the submissions running now, one line per finished submission, and at the end a summary
+    table with the slowest submissions. With ``--quiet`` only the final line (for CI logs)."""
+
+    SLOWEST = 5
 
     def __init__(self, total: int, *, quiet: bool):
         self.total = total
         self.quiet = quiet
         self.started_at = time.perf_counter()
+        self.running: dict[str, float] = {}
         self._bar = None
         if not quiet:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=False)
             self._task = self._bar.add_task("grading", total=total)
 
     def header(self, rubric, collected, options) -> None:
@@ -303,26 +318,79 @@ class _Progress:
                    f"{self.total} submission(s), layout {collected.layout} · {mode}")
         for path, why in collected.skipped[:10]:
             click.echo(f"  skipped {path}: {why}")
+
+    def resources(self, workers: int, gpus, dask_scheduler: str | None) -> None:
+        if self.quiet:
+            return
+        if dask_scheduler:
+            click.echo(f"  on the dask cluster at {dask_scheduler}")
+        else:
+            where = ", ".join(f"GPU {g.index}" + (f" ({g.name})" if g.name else "") for g in gpus) if gpus else "CPU"
+            click.echo(f"  {workers} notebook(s) at once · {where}")
         if self._bar:
             self._bar.start()
 
+    def _describe(self) -> None:
+        if not self._bar:
+            return
+        names = list(self.running)
+        text = "running " + ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "") if names else "grading"
+        self._bar.update(self._task, description=text)
+
     def started(self, submission) -> None:
-        if self._bar:
-            self._bar.update(self._task, description=f"grading {submission.student.key}")
+        self.running[submission.student.key] = time.perf_counter()
+        self._describe()
 
     def finished(self, submission, result) -> None:
+        self.running.pop(submission.student.key, None)
         if self._bar:
-            status = "problem" if result.problems_blocking else f"{result.score:g}/{result.max_score:g}"
-            self._bar.console.print(f"  {submission.student.key:<32} {status:>10}  {result.duration_s or 0:5.1f} s")
+            self._bar.console.print(f"  {submission.student.key:<32} {_status(result):>14}  {result.duration_s or 0:6.1f} s")
             self._bar.advance(self._task)
+            self._describe()
 
-    def done(self, results, out: Path) -> None:
+    def stop(self) -> None:
         if self._bar:
             self._bar.stop()
+            self._bar = None
+
+    def done(self, results, out: Path) -> None:
+        bar = self._bar
+        self.stop()
         elapsed = time.perf_counter() - self.started_at
         failed = sum(1 for r in results if r.problems_blocking)
+        if bar is not None and results:
+            from rich.table import Table
+
+            passed = sum(1 for r in results if r.passed)
+            problems = sum(1 for r in results if r.problems)
+            table = Table(title="Summary", show_header=False, box=None)
+            table.add_row("graded", f"{len(results)}")
+            if any(r.passed is not None for r in results):
+                table.add_row("passed", f"{passed}")
+            table.add_row("with problems", f"{problems}")
+            table.add_row("could not be graded", f"{failed}")
+            scores = [r.score for r in results if not r.problems_blocking]
+            if scores:
+                table.add_row("mean score", f"{sum(scores) / len(scores):.2f} / {results[0].max_score:g}")
+            bar.console.print(table)
+            timed = sorted((r for r in results if r.duration_s), key=lambda r: r.duration_s, reverse=True)
+            if len(timed) > 1:
+                slow = Table(title=f"Slowest {min(self.SLOWEST, len(timed))}", box=None)
+                for column in ("student", "seconds", "status", "log"):
+                    slow.add_column(column, justify="right" if column == "seconds" else "left")
+                for r in timed[: self.SLOWEST]:
+                    slow.add_row(r.student.key, f"{r.duration_s:.1f}", _status(r), str(out / r.student.key / "grading.log"))
+                bar.console.print(slow)
         click.echo(f"graded {len(results)} submission(s) in {elapsed:.0f} s; {failed} could not be graded; "
                    f"reports: {out / 'index.html'}")
+
+
+def _status(result) -> str:
+    if result.problems_blocking:
+        return "not graded"
+    kinds = {p.kind for p in result.problems} & {"kernel_died", "timeout", "limit", "environment"}
+    score = f"{result.score:g}/{result.max_score:g}"
+    return f"{score} ({sorted(kinds)[0].replace('_', ' ')})" if kinds else score
 
 
 if __name__ == "__main__":

@@ -174,6 +174,7 @@ class TrainingRun:
     history: dict[str, list[float]] = field(default_factory=dict)
     level: Level = Level.EXECUTED
     weights_file: str | None = None  # path inside the bundle, .keras
+    weights_sha256: str | None = None  # of weights_file as the recorder saved it: a later rewrite shows
     duration_s: float | None = None
     error: str | None = None  # fit raised: "ValueError: ..."
     fast_mode: bool = False
@@ -239,7 +240,7 @@ class Verification:
     """Figures measured by the grader outside the student's kernel for one saved model."""
 
     model_id: str
-    status: str  # "ok" | "unsafe" (needs unsafe deserialization) | "error" | "missing"
+    status: str  # "ok" | "unsafe" (needs unsafe deserialization) | "error" | "missing" | "tampered" (file rewritten after the fit)
     message: str = ""
     test_accuracy: Figure | None = None
     test_loss: Figure | None = None
@@ -249,6 +250,11 @@ class Verification:
     total_params: int | None = None  # counted in the clean process
     trainable_params: int | None = None
     non_trainable_params: int | None = None
+    # Retraining (grader.retrain): the recorded architecture trained afresh by the grader with the
+    # notebook's compile settings and fit arguments, on its own data, with a fixed seed.
+    retrained_accuracy: Figure | None = None
+    retrain_seed: int | None = None
+    retrain_message: str = ""  # why it was not retrained, or what differs from the notebook's training
 
 
 @dataclass

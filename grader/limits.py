@@ -347,7 +347,8 @@ def folder_bytes(folder: Path, *, max_entries: int = 200_000) -> int:
                         info = entry.stat(follow_symlinks=False)
                     except OSError:
                         continue
-                    total += getattr(info, "st_blocks", 0) * 512 or info.st_size
+                    blocks = getattr(info, "st_blocks", None)  # not on Windows
+                    total += info.st_size if blocks is None else blocks * 512
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
         except OSError:
@@ -492,11 +493,27 @@ def _cgroup_parent() -> Path | None:
 # The watcher
 
 
+def _raise_priority() -> None:
+    """Put the calling thread (only it) above every ordinary process, where that is allowed.
+
+    SCHED_RR at the lowest real-time priority: the watcher sleeps between short scans, and the
+    kernel's real-time throttling keeps even a runaway scan from taking a whole core.
+    """
+    if os.geteuid() != 0 or not hasattr(os, "sched_setscheduler"):
+        return
+    try:
+        os.sched_setscheduler(threading.get_native_id(), os.SCHED_RR, os.sched_param(1))
+    except OSError:
+        pass
+
+
 class LimitWatcher(threading.Thread):
     """Watches one kernel's process tree and stops it at the first limit it reaches.
 
     A thread, not an asyncio task: it must keep its pace while the event loop is busy with a
     flood of output, and it kills with plain signals. ``cell`` tells which cell is running.
+    Where it may (as root), it runs at a real-time priority: a fork bomb of a root kernel, which
+    ``RLIMIT_NPROC`` does not bind, would otherwise starve it of CPU time.
     """
 
     def __init__(self, root: int, limits: Limits, *, workdir: Path | None = None, cell: Callable[[], int] = lambda: -1,
@@ -517,6 +534,7 @@ class LimitWatcher(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
+        _raise_priority()
         next_disk = 0.0
         while not self._stop_event.is_set():
             started = time.monotonic()

@@ -423,6 +423,7 @@ def kernel_manager(settings: "ExecutionSettings", workdir: Path) -> IsolatedKern
     if mode == "none" and limits.processes is not None:
         # Without a user namespace RLIMIT_NPROC counts all of this user's tasks, which come and
         # go: it is set with room to spare, as a backstop, and the watcher holds the exact limit.
+        # (Root is not bound by it at all; there the watcher alone stops a fork bomb.)
         nproc_slack = tasks_of_user(os.getuid()) + limits.processes
     km.limits = limits
     km.kernel_uid = uid

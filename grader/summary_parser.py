@@ -46,6 +46,7 @@ import re
 from dataclasses import dataclass, field
 
 from grader.evidence import Architecture, LayerInfo
+from grader.layer_names import canonical_class
 from grader.log_parser import render_terminal
 
 # ---------------------------------------------------------------------------------------------
@@ -77,50 +78,6 @@ _PLAIN = (
 KNOWN_CLASSES: tuple[str, ...] = _PLAIN + tuple(
     pattern.format(f"{n}D") for pattern in _DIMENSIONAL for n in (1, 2, 3)
 )
-
-# Keras 1 (and a few Keras 2) class names -> the Keras 3 class that does the same job.
-_CANONICAL = {
-    "Convolution1D": "Conv1D",
-    "Convolution2D": "Conv2D",
-    "Convolution3D": "Conv3D",
-    "AtrousConvolution1D": "Conv1D",
-    "AtrousConvolution2D": "Conv2D",
-    "SeparableConvolution1D": "SeparableConv1D",
-    "SeparableConvolution2D": "SeparableConv2D",
-    "Deconvolution2D": "Conv2DTranspose",
-    "Deconvolution3D": "Conv3DTranspose",
-    "MaxPool1D": "MaxPooling1D",
-    "MaxPool2D": "MaxPooling2D",
-    "MaxPool3D": "MaxPooling3D",
-    "AvgPool1D": "AveragePooling1D",
-    "AvgPool2D": "AveragePooling2D",
-    "AvgPool3D": "AveragePooling3D",
-    "GlobalMaxPool1D": "GlobalMaxPooling1D",
-    "GlobalMaxPool2D": "GlobalMaxPooling2D",
-    "GlobalMaxPool3D": "GlobalMaxPooling3D",
-    "GlobalAvgPool1D": "GlobalAveragePooling1D",
-    "GlobalAvgPool2D": "GlobalAveragePooling2D",
-    "GlobalAvgPool3D": "GlobalAveragePooling3D",
-    "TimeDistributedDense": "TimeDistributed",
-    "CuDNNLSTM": "LSTM",
-    "CuDNNGRU": "GRU",
-    "Model": "Functional",
-    "Container": "Functional",
-}
-
-
-def canonical_class(name: str) -> str:
-    """The Keras 3 class name for a layer class printed by any Keras generation.
-
-    Rubric checks compare canonical names, so ``Convolution2D`` (Keras 1) and ``Conv2D``
-    (Keras 2/3) satisfy the same "a Conv2D layer" check; a nested ``Model`` (Keras 2) is a
-    ``Functional``. Unknown names (custom layers) come back unchanged.
-
-    >>> canonical_class("Convolution2D"), canonical_class("MaxPooling2D"), canonical_class("Model")
-    ('Conv2D', 'MaxPooling2D', 'Functional')
-    """
-    return _CANONICAL.get(name, name)
-
 
 def complete_class(printed: str, rank: int | None = None, layer: str | None = None) -> str | None:
     """The full class name for a class name that a summary cut short, or None if unsure.

@@ -54,7 +54,7 @@ def print_check(result: GradeResult, *, out_dir: Path, seconds: float, quiet: bo
         table.add_column(justify="right", no_wrap=True)
         for check in task.checks:
             status = Text(f"{check.status.icon} {_WORD[check.status]}", style=_STYLE[check.status])
-            level = f" [{check.level.label}]" if check.level is not None else ""
+            level = f" [{check.level.label}]" if check.level is not None and check.status is not Status.MANUAL else ""
             body = Text(check.title + level)
             if check.message and check.status is not Status.PASSED:
                 body.append("\n" + check.message, style="dim")

@@ -6,7 +6,14 @@ file with ``safe_mode=True`` (a Lambda layer or other unsafe deserialization is 
 never executed), counts its parameters, and evaluates it on the grader's copy of the test data
 — or the instructor's hidden test set — which the student's kernel never had.
 
-Requests and answers travel as JSON lines over the worker's stdin/stdout: nothing is pickled.
+The same worker retrains a model on request (:mod:`grader.retrain`), so a batch imports Keras
+once for both. Requests and answers travel as JSON lines over the worker's stdin/stdout: nothing
+is pickled.
+
+The kernel that wrote the model file ran student code and could rewrite the file after the fit.
+The recorder notes the file's SHA-256 when it saves it; the worker hashes the bytes it reads and
+loads those very bytes from a private copy, so a file changed afterwards is reported as
+``tampered`` instead of measured.
 
 The input preprocessing the student applied before ``fit`` is not known to the grader. The rubric
 may state it (``preprocess: {scale: 255}``, ``standardize``); otherwise it is inferred from the
@@ -22,18 +29,25 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader.evidence import Figure, Level, Verification
 
+if TYPE_CHECKING:
+    from grader.retrain import RetrainRequest, Retraining
+
 DEFAULT_TIMEOUT_S = 600.0
+DEFAULT_RETRAIN_TIMEOUT_S = 4 * 3600.0  # full training of a course model on a CPU
 
 
 @dataclass
@@ -45,6 +59,7 @@ class VerifyRequest:
     observed: dict[str, float | None] = field(default_factory=dict)  # min/max/mean the kernel fed to fit
     max_samples: int | None = None
     class_names: list[str] = field(default_factory=list)
+    expected_sha256: str | None = None  # what the recorder saw when it saved the file
 
 
 class Verifier:
@@ -66,20 +81,35 @@ class Verifier:
         return self
 
     def verify(self, request: VerifyRequest) -> Verification:
+        answer = self._ask(asdict(request), self.timeout_s, "loading this model")
+        return _verification(request.model_id, answer)
+
+    def retrain(self, request: "RetrainRequest", *, timeout_s: float = DEFAULT_RETRAIN_TIMEOUT_S) -> "Retraining":
+        """Train the request's architecture afresh in the worker (see :func:`grader.retrain.retrain`)."""
+        from grader.retrain import retraining_from_json
+
+        answer = self._ask(asdict(request), timeout_s, "retraining this model")
+        return retraining_from_json(request.model_id, answer)
+
+    def _ask(self, payload: dict[str, Any], timeout_s: float, doing: str) -> dict[str, Any]:
+        """One request, one answer; a worker that dies or overruns is replaced for the next one."""
         with self._lock:
             self.start()
             assert self._proc and self._proc.stdin and self._proc.stdout
             try:
-                self._proc.stdin.write(json.dumps(asdict(request)) + "\n")
+                self._proc.stdin.write(json.dumps(payload) + "\n")
                 self._proc.stdin.flush()
-                line = _readline(self._proc, self.timeout_s)
-            except (BrokenPipeError, TimeoutError) as exc:
+                line = _readline(self._proc, timeout_s)
+            except TimeoutError:
                 self.close()
-                return Verification(request.model_id, "error", f"the verifier stopped: {type(exc).__name__}")
+                return {"status": "error", "message": f"the verifier stopped after {timeout_s:,.0f} s while {doing}"}
+            except BrokenPipeError:
+                self.close()
+                return {"status": "error", "message": "the verifier stopped: BrokenPipeError"}
             if not line:
                 self.close()
-                return Verification(request.model_id, "error", "the verifier process exited while loading this model")
-        return _verification(request.model_id, json.loads(line))
+                return {"status": "error", "message": f"the verifier process exited while {doing}"}
+        return json.loads(line)
 
     def close(self) -> None:
         if self._proc is not None:
@@ -129,7 +159,9 @@ def _verification(model_id: str, answer: dict[str, Any]) -> Verification:
 # The worker side
 
 
-def _prepare_inputs(np: Any, x: Any, request: dict[str, Any], x_train: Any, input_shape: Any) -> tuple[Any, str]:
+def prepare_inputs(np: Any, x: Any, request: dict[str, Any], x_train: Any, input_shape: Any) -> tuple[Any, str]:
+    """``x`` scaled as the notebook scaled its training inputs (``request["preprocess"]``, or
+    inferred from ``request["observed"]``) and reshaped to the model's input; and a note saying how."""
     mode = request.get("preprocess") or "auto"
     observed = request.get("observed") or {}
     x = x.astype("float32")
@@ -163,22 +195,82 @@ def _count(weights: Any) -> int:
     return int(sum(int(np.prod(w.shape)) for w in weights))
 
 
-def _handle(request: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
+def load_saved_model(path: str | Path, expected_sha256: str | None = None) -> tuple[Any, dict[str, Any] | None]:
+    """``(model, None)``, or ``(None, answer)`` with the status and message of a model that cannot
+    be used: ``tampered`` (its bytes are not those the recorder saved), ``unsafe``, ``error``.
+
+    The file is read once; its hash is taken over those bytes and Keras loads a private copy of
+    them, so a process still writing to the bundle cannot swap the file in between."""
     import keras
 
-    path = Path(request["model_path"])
     try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return None, {"status": "error", "message": f"the saved model could not be read: {exc.strerror or exc}"}
+    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
+        return None, {"status": "tampered", "message": "the model file was changed after the grader's recorder saved "
+                      "it at the end of training (something in the notebook rewrote it); it was not measured"}
+    private = Path(tempfile.mkdtemp(prefix="nn-grader-model-"))
+    try:
+        copy = private / "model.keras"
+        copy.write_bytes(data)
+        return keras.saving.load_model(copy, safe_mode=True, compile=False), None
     except Exception as exc:
         text = f"{type(exc).__name__}: {exc}"
         if "safe_mode" in text or "Lambda" in text:
-            return {"status": "unsafe", "message": "the model needs unsafe deserialization (a Lambda layer or "
-                    "arbitrary code); the grader does not execute it outside the sandbox"}
+            return None, {"status": "unsafe", "message": "the model needs unsafe deserialization (a Lambda layer or "
+                          "arbitrary code); the grader does not execute it outside the sandbox"}
         if "Could not locate" in text or "custom" in text.lower():
-            return {"status": "error", "message": "the model uses a custom layer or function whose code is not "
-                    f"available to the clean verifier ({text[:300]})"}
-        return {"status": "error", "message": f"the saved model could not be loaded: {text[:500]}"}
+            return None, {"status": "error", "message": "the model uses a custom layer or function whose code is not "
+                          f"available to the clean verifier ({text[:300]})"}
+        return None, {"status": "error", "message": f"the saved model could not be loaded: {text[:500]}"}
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def integer_labels(y: Any) -> Any:
+    """Class indices from labels stored as a column, a flat vector or one-hot rows."""
+    labels = y.reshape(len(y), -1)
+    return labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0]
+
+
+def measure(np: Any, model: Any, x: Any, labels: Any) -> dict[str, Any]:
+    """Accuracy, loss, and the confusion matrix of ``model`` on prepared inputs ``x`` with class
+    indices ``labels``; ``{"status": "error", ...}`` when the model cannot predict them."""
+    try:
+        probs = np.asarray(model.predict(x, batch_size=256, verbose=0))
+    except Exception as exc:
+        return {"status": "error", "message": f"the model could not be evaluated on the test data: {type(exc).__name__}: {str(exc)[:400]}"}
+    probs = probs.reshape(len(probs), -1)
+    if probs.shape[1] == 1:
+        predicted = (probs[:, 0] > 0.5).astype(int)
+        classes = 2
+    else:
+        predicted = probs.argmax(axis=1)
+        classes = probs.shape[1]
+    known = int(labels.max()) + 1 if len(labels) else 0
+    if classes < known:
+        return {"status": "error", "message": f"the model predicts {classes} classes but the test data has {known}"}
+    confusion = np.zeros((classes, classes), dtype=int)
+    np.add.at(confusion, (labels.astype(int), predicted.astype(int)), 1)
+    loss = None
+    if probs.shape[1] > 1:
+        picked = probs[np.arange(len(probs)), labels.astype(int)]
+        loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+    return {"status": "ok", "accuracy": float((predicted == labels).mean()), "loss": loss, "samples": int(len(labels)),
+            "confusion": confusion.tolist()}
+
+
+def _handle(request: dict[str, Any]) -> dict[str, Any]:
+    if request.get("kind") == "retrain":
+        from grader.retrain import serve_request
+
+        return serve_request(request)
+    import numpy as np
+
+    model, problem = load_saved_model(request["model_path"], request.get("expected_sha256"))
+    if problem is not None:
+        return problem
     answer: dict[str, Any] = {
         "trainable_params": _count(model.trainable_weights),
         "non_trainable_params": _count(model.non_trainable_weights),
@@ -189,34 +281,16 @@ def _handle(request: dict[str, Any]) -> dict[str, Any]:
         x_train = data["x_train"][:5000] if "x_train" in data.files else None
     if request.get("max_samples"):
         x_test, y_test = x_test[: request["max_samples"]], y_test[: request["max_samples"]]
-    labels = y_test.reshape(len(y_test), -1)
-    labels = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0]
+    labels = integer_labels(y_test)
     try:
         input_shape = model.inputs[0].shape if model.inputs else None
-        x, note = _prepare_inputs(np, x_test, request, x_train, input_shape)
-        probs = np.asarray(model.predict(x, batch_size=256, verbose=0))
+        x, note = prepare_inputs(np, x_test, request, x_train, input_shape)
     except Exception as exc:
         return dict(answer, status="error", message=f"the model could not be evaluated on the test data: {type(exc).__name__}: {str(exc)[:400]}")
-    probs = probs.reshape(len(probs), -1)
-    if probs.shape[1] == 1:
-        predicted = (probs[:, 0] > 0.5).astype(int)
-        classes = 2
-    else:
-        predicted = probs.argmax(axis=1)
-        classes = probs.shape[1]
-    known = int(labels.max()) + 1 if len(labels) else 0
-    if classes < known:
-        return dict(answer, status="error", message=f"the model predicts {classes} classes but the test data has {known}")
-    confusion = np.zeros((classes, classes), dtype=int)
-    np.add.at(confusion, (labels.astype(int), predicted.astype(int)), 1)
-    loss = None
-    if probs.shape[1] > 1:
-        picked = probs[np.arange(len(probs)), labels.astype(int)]
-        loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
-    answer.update(
-        status="ok", accuracy=float((predicted == labels).mean()), loss=loss, samples=int(len(labels)),
-        confusion=confusion.tolist(), preprocess_note=note, class_names=request.get("class_names") or None,
-    )
+    measured = measure(np, model, x, labels)
+    answer.update(measured)
+    if measured["status"] == "ok":
+        answer.update(preprocess_note=note, class_names=request.get("class_names") or None)
     return answer
 
 

@@ -446,3 +446,10 @@ def test_a_notebook_with_hundreds_of_fits_gives_a_page_of_bounded_size():
     assert "… and 289 more fit calls" in page
     assert page.count("<th scope=\"row\">model</th>") <= report.LIMITS["other_models"]
     assert len(page) < 2_000_000
+
+
+def test_overview_does_not_show_unmarked_answers_as_a_zero_pass_rate():
+    results = [samples.failing_student(), samples.failing_student()]
+    results[1].student.key = "bob2"
+    text = Page(render_class_overview(results, report_links={})).text
+    assert "3. Why is CIFAR-10 harder than MNIST? – ✎ awaits marking" in text

@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from grader.layer_names import canonical_class
+
 __all__ = [
     "KNOWN_LAYERS",
     "LayerPattern",
@@ -32,29 +34,6 @@ __all__ = [
     "canonical_class",
     "parse_pattern",
 ]
-
-# Spellings of older Keras versions and of saved summaries, mapped to the Keras 3 class names.
-_ALIASES = {
-    "convolution1d": "Conv1D",
-    "convolution2d": "Conv2D",
-    "convolution3d": "Conv3D",
-    "deconvolution2d": "Conv2DTranspose",
-    "atrousconvolution2d": "Conv2D",
-    "separableconvolution2d": "SeparableConv2D",
-    "maxpool1d": "MaxPooling1D",
-    "maxpool2d": "MaxPooling2D",
-    "maxpool3d": "MaxPooling3D",
-    "avgpool1d": "AveragePooling1D",
-    "avgpool2d": "AveragePooling2D",
-    "avgpool3d": "AveragePooling3D",
-    "globalmaxpool2d": "GlobalMaxPooling2D",
-    "globalavgpool2d": "GlobalAveragePooling2D",
-    "globalmaxpool1d": "GlobalMaxPooling1D",
-    "globalavgpool1d": "GlobalAveragePooling1D",
-    "batchnorma": "BatchNormalization",  # Keras 1 summaries cut the class column at 10 characters
-    "batchnormalisation": "BatchNormalization",
-    "model": "Functional",  # Keras 2 summaries show a nested base as "vgg16 (Model)"
-}
 
 # Layer classes a course notebook is likely to use; rubric validation suggests these for typos.
 KNOWN_LAYERS = (
@@ -72,12 +51,6 @@ KNOWN_LAYERS = (
     "SpatialDropout3D", "Subtract", "TimeDistributed", "UpSampling1D", "UpSampling2D",
     "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
 )
-
-
-def canonical_class(name: str) -> str:
-    """The Keras 3 spelling of a layer class name: ``'Convolution2D'`` → ``'Conv2D'``."""
-    compact = name.replace(" ", "")
-    return _ALIASES.get(compact.lower(), compact)
 
 
 def _key(name: str) -> str:

@@ -37,7 +37,8 @@ from grader.checks.figures import accuracy_figure, model_history, params_figure
 from grader.checks.structure import normalize_loss
 from grader.evidence import Level, history_values
 
-FAST_MODE = "Not assessed in fast mode: training was capped, so accuracy says nothing yet. Run without --fast for this check."
+FAST_MODE = ("Not assessed in fast mode: training was capped, so accuracy says nothing yet. Train in full "
+             "for this check (grade check --full, or grade without --fast).")
 
 
 def _name_key(text: str) -> str:

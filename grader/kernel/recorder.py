@@ -235,6 +235,54 @@ def fingerprint(x: Any, max_rows_for_stats: int = 2000) -> dict[str, Any] | None
         return None
 
 
+SIGNATURE_ROWS = 256  # training rows sampled per fit to recognise test images among them
+
+
+def rank_signatures(x: Any, *, rows: int | None = SIGNATURE_ROWS, train_fraction: float = 1.0,
+                    flatten: bool = False) -> list[str]:
+    """Signatures of evenly spaced rows of ``x`` that survive the student's rescaling of pixels.
+
+    Each value is replaced by its dense rank within its row (per channel for channels-last
+    images, ``"r3:..."``; over the whole row otherwise, ``"r1:..."``), and the ranks are hashed.
+    Any increasing map applied to every pixel alike (``x / 255``, ``(x - mean) / std``,
+    ``astype("float32")``, per-channel standardization of 4-D images) keeps the ranks, so the
+    grader, which hashes its own raw test images the same way (:mod:`grader.integrity`), can
+    count test images among the training rows without knowing the preprocessing.
+    ``train_fraction`` leaves out the rows Keras holds out for ``validation_split`` (the last ones).
+    """
+    try:
+        import numpy as np
+
+        if isinstance(x, (list, tuple, dict)) or len(getattr(x, "shape", ())) < 2:
+            return []
+        usable = int(int(x.shape[0]) * train_fraction)
+        if usable <= 0:
+            return []
+        if rows is None or rows >= usable:
+            index = np.arange(usable)
+        else:
+            index = np.unique(np.linspace(0, usable - 1, rows).round().astype(np.int64))
+        arr = np.asarray(x[index])  # a tensor that cannot take an index array gives no signatures
+        channels = arr.shape[-1] if arr.ndim == 4 and not flatten else 1
+        signatures: list[str] = []
+        for start in range(0, len(arr), 1024):  # bounded memory for the grader's 10,000 test rows
+            part = arr[start:start + 1024]
+            n = len(part)
+            flat = part.reshape(n, -1, channels).transpose(0, 2, 1).reshape(n * channels, -1)
+            order = np.argsort(flat, axis=1, kind="stable")
+            ordered = np.take_along_axis(flat, order, axis=1)
+            steps = np.zeros(flat.shape, dtype=np.int32)
+            steps[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+            np.cumsum(steps, axis=1, out=steps)
+            ranks = np.empty_like(steps)
+            np.put_along_axis(ranks, order, steps, axis=1)
+            ranks = ranks.astype(np.uint32 if flat.shape[1] > 65535 else np.uint16).reshape(n, -1)
+            signatures += [f"r{channels}:" + hashlib.blake2b(row.tobytes(), digest_size=8).hexdigest() for row in ranks]
+        return signatures
+    except Exception:
+        return []
+
+
 def _row_hashes(x: Any, limit: int = 200_000) -> set[bytes]:
     try:
         import numpy as np
@@ -372,6 +420,8 @@ class Recorder:
             "x": fingerprint(x),
             "capped": {},
         }
+        if fit_info["x"] is not None:
+            fit_info["x"]["row_hashes"] = rank_signatures(x, train_fraction=1.0 - (requested["validation_split"] or 0.0))
         if self.fast:
             self._apply_fast_caps(params, fit_info)
         index = self._fit_count
@@ -400,8 +450,16 @@ class Recorder:
         finally:
             self._depth -= 1
             duration = time.perf_counter() - started
-            hist = _history_dict(history) if history is not None else (callback.logs if callback else {})
-            fit_info["epochs_run"] = max((len(v) for v in hist.values()), default=0)
+            # The recorder's own callback saw every epoch as Keras computed it; the History object
+            # that fit returns is a class the student can patch, so it is only compared.
+            returned = _history_dict(history) if history is not None else {}
+            seen = callback.logs if callback is not None else {}
+            hist = seen or returned
+            fit_info["epochs_run"] = callback.epochs if callback is not None else max((len(v) for v in hist.values()), default=0)
+            if seen and returned and _differs(seen, returned):
+                self.emit("finding", kind="history", severity="warning",
+                          message=f"the History that fit #{index + 1} returned differs from the epochs the grader "
+                                  "recorded (the History class may have been changed); the recorded epochs are used")
             record: dict[str, Any] = {
                 "index": index,
                 "model_id": mid,
@@ -414,6 +472,7 @@ class Recorder:
                 "fast_mode": bool(self.fast),
             }
             record["weights_file"] = self._save_model(model, mid)
+            record["weights_sha256"] = _file_sha256(self.bundle / record["weights_file"]) if record["weights_file"] else None
             self.emit("fit", **record)
 
     def _apply_fast_caps(self, params: dict[str, Any], info: dict[str, Any]) -> None:
@@ -586,8 +645,10 @@ def _history_callback(recorder: Recorder, index: int, mid: str) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.logs: dict[str, list[float]] = {}
+            self.epochs = 0
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            self.epochs += 1
             values = {k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
             for k, v in values.items():
                 self.logs.setdefault(k, []).append(v)
@@ -682,6 +743,27 @@ def _history_dict(history: Any) -> dict[str, list[float]]:
     if not isinstance(data, dict):
         return {}
     return {str(k): [float(v) for v in values if _is_number(v)] for k, values in data.items() if isinstance(values, (list, tuple))}
+
+
+def _differs(seen: dict[str, list[float]], returned: dict[str, list[float]]) -> bool:
+    """Whether a returned history contradicts the recorded one on a key both have. (A callback
+    may add a key such as ``learning_rate`` after History has read the logs: not a contradiction.)"""
+    for key in set(seen) & set(returned):
+        a, b = seen[key], returned[key]
+        if len(a) != len(b) or any(abs(x - y) > 1e-6 * max(1.0, abs(x)) for x, y in zip(a, b) if x == x or y == y):
+            return True
+    return False
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
 
 
 def _is_number(value: Any) -> bool:

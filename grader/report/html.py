@@ -785,6 +785,7 @@ class TaskRate:
     mean_points: float
     students: int
     checks: list[CheckRate]
+    awaiting: int = 0  # students whose answer to this (manual) task waits for a human score
 
     @property
     def mean_share(self) -> float:
@@ -806,6 +807,8 @@ def pass_rates(results: Sequence[GradeResult]) -> list[TaskRate]:
                                                       task.max_points, 0.0, 0, [])
             rate.students += 1
             rate.mean_points += task.points  # a sum until the end
+            if task.manual and task.human_score is None:
+                rate.awaiting += 1
             for position, check in enumerate(task.checks):
                 if position >= len(rate.checks):
                     rate.checks.append(CheckRate(check.title, check.check, 0, 0, 0, 0))

@@ -145,7 +145,7 @@ def _draw_curve(ax, metric, train, val, thresholds, run_starts) -> None:
         ax.fill_between(xs, train[:n], val[:n], where=ahead, color=VAL_COLOUR, alpha=0.10, lw=0,
                         interpolate=True, label="gap")
         gap = train[n - 1] - val[n - 1]
-        if math.isfinite(gap):
+        if math.isfinite(gap) and gap >= 0.02:  # a smaller gap has no room between the curves
             ax.annotate(f"gap {gap:+.2f}", xy=(n, (train[n - 1] + val[n - 1]) / 2), xytext=(-5, 0),
                         textcoords="offset points", ha="right", va="center", fontsize=8.5, color=MUTED)
     for threshold in thresholds:

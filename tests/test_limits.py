@@ -1,0 +1,270 @@
+"""Resource limits: their values, how they are measured, and what a kernel that hits one gets.
+
+The process-tree tests run small Python processes of their own; the kernel tests run tiny
+notebooks (no Keras) with and without the sandbox. Memory and process limits on real kernels are
+in the hostile suite (tests/hostile), which runs both modes too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.evidence import CellError, CellRef
+from grader.execute import ExecutionSettings, run_notebook
+from grader.limits import (
+    GiB,
+    KiB,
+    MiB,
+    Cgroup,
+    LimitHit,
+    Limits,
+    LimitWatcher,
+    TreeUsage,
+    file_size_hit,
+    folder_bytes,
+    kill_tree,
+    parse_duration,
+    parse_size,
+    rlimits_for,
+    tree_usage,
+)
+from grader.sandbox import probe_bwrap
+from tests.nbfactory import code, notebook
+
+MODES = [pytest.param("bwrap", marks=pytest.mark.skipif(probe_bwrap() is not None, reason=str(probe_bwrap()))), "none"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+
+def test_defaults_suit_a_cnn_lab():
+    limits = Limits()
+    assert (limits.memory, limits.processes, limits.file_size, limits.disk) == (8 * GiB, 1024, 2 * GiB, 10 * GiB)
+    assert limits.output == 2 * MiB and limits.cpu_time is None  # CPU time is bounded by the wall-time limits
+
+
+def test_rubric_limits_override_the_defaults():
+    limits = Limits.from_rubric({"memory": 4 * GiB, "cpu_time": 600.0})
+    assert (limits.memory, limits.cpu_time, limits.processes) == (4 * GiB, 600.0, 1024)
+
+
+def test_command_line_limits_override_and_zero_lifts_a_limit():
+    limits = Limits.from_rubric({"memory": 4 * GiB}).replace(memory=None, processes=0, disk=5 * GiB)
+    assert (limits.memory, limits.processes, limits.disk) == (4 * GiB, None, 5 * GiB)
+
+
+def test_rubric_and_command_line_limits_reach_the_kernel_settings(tmp_path):
+    from grader.grading import GradingOptions, GradingSession
+    from grader.rubric import load_rubric_text
+
+    rubric = load_rubric_text(
+        "name: lab\nlimits: {memory: 2GiB, processes: 100, output: 512KiB}\n"
+        "tasks:\n  - id: a\n    checks:\n      - answer: {variable: answer, equals: 42}\n", base=tmp_path)
+    session = GradingSession(rubric, tmp_path / "out", GradingOptions(sandbox="none", limits={"processes": 50}))
+    try:
+        settings = session.settings()
+    finally:
+        session.close()
+    assert (settings.limits.memory, settings.limits.processes) == (2 * GiB, 50)
+    assert settings.max_output_bytes == 512 * KiB
+    assert settings.sandbox == "none" and tmp_path / "out" in settings.hidden
+
+
+def test_sizes_read_binary_and_decimal_units():
+    assert parse_size("8GiB") == 8 * GiB and parse_size("1.5 GiB") == 3 * 2**29
+    assert parse_size("512M") == 512 * MiB and parse_size("10MB") == 10**7 and parse_size("100") == 100
+
+
+def test_a_size_in_words_is_refused():
+    with pytest.raises(ValueError, match="8GiB"):
+        parse_size("eight gigabytes")
+
+
+def test_durations_read_seconds_minutes_and_hours():
+    assert (parse_duration("90s"), parse_duration("30m"), parse_duration("2h"), parse_duration(45)) == (90, 1800, 7200, 45)
+
+
+def test_a_limit_hit_names_the_limit_and_the_cell():
+    assert LimitHit("memory", "8 GiB", 14).message == "memory limit 8 GiB reached in cell 14"
+    assert LimitHit("processes", "64", 3, "70 processes and threads").message == \
+        "process limit 64 reached in cell 3 (70 processes and threads)"
+
+
+def test_rlimits_back_up_the_limits_and_turn_off_core_dumps():
+    values = rlimits_for(Limits(memory=None, processes=64, file_size=10 * MiB, cpu_time=60, disk=None))
+    assert values == {"RLIMIT_CORE": 0, "RLIMIT_NPROC": 64, "RLIMIT_FSIZE": 10 * MiB, "RLIMIT_CPU": 65}
+
+
+def test_a_write_past_the_file_size_limit_is_reported_as_that_limit():
+    errors = [CellError(CellRef(3), "OSError", "[Errno 27] File too large")]
+    assert file_size_hit(errors, Limits(file_size=10 * MiB)) == LimitHit("file_size", "10 MiB", 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring and stopping a process tree
+
+
+def _spawn(code_text: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", code_text], start_new_session=True)
+
+
+PARENT_OF_SLEEPERS = ("import subprocess, sys, time\n"
+                      "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']) for _ in range({n})]\n"
+                      "time.sleep(60)")
+
+
+def _wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def test_tree_usage_counts_every_descendant():
+    parent = _spawn(PARENT_OF_SLEEPERS.format(n=3))
+    try:
+        _wait_for(lambda: len(tree_usage(parent.pid).pids) == 4)
+        usage = tree_usage(parent.pid)
+        assert usage.tasks >= 4 and usage.rss > 4 * MiB
+    finally:
+        kill_tree(parent.pid)
+        parent.wait()
+
+
+def test_kill_tree_stops_every_descendant():
+    parent = _spawn(PARENT_OF_SLEEPERS.format(n=3))
+    _wait_for(lambda: len(tree_usage(parent.pid).pids) == 4)
+    children = tree_usage(parent.pid).pids[1:]
+    kill_tree(parent.pid, os.getpgid(parent.pid))
+    parent.wait()
+    _wait_for(lambda: not any(tree_usage(pid).pids for pid in children))
+
+
+def test_folder_size_counts_blocks_so_a_sparse_file_counts_for_what_it_holds(tmp_path):
+    with open(tmp_path / "sparse.bin", "wb") as handle:
+        handle.truncate(1 * GiB)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "real.bin").write_bytes(os.urandom(1 * MiB))
+    assert 1 * MiB <= folder_bytes(tmp_path) < 2 * MiB
+
+
+def _watch(process: subprocess.Popen, limits: Limits, **kwargs) -> LimitWatcher:
+    watcher = LimitWatcher(process.pid, limits, cell=lambda: 7, pgid=os.getpgid(process.pid), interval=0.05, **kwargs)
+    watcher.start()
+    watcher.join(timeout=60)
+    process.wait(timeout=30)
+    return watcher
+
+
+def test_watcher_stops_a_process_over_the_memory_limit():
+    process = _spawn("import time\nblock = b'x' * (300 * 2**20)\ntime.sleep(60)")
+    watcher = _watch(process, Limits(memory=200 * MiB, processes=None, disk=None))
+    assert watcher.hit is not None and watcher.hit.message.startswith("memory limit 200 MiB reached in cell 7")
+    assert process.returncode == -9
+
+
+def test_watcher_stops_a_tree_at_the_process_limit():
+    process = _spawn(PARENT_OF_SLEEPERS.format(n=20))
+    watcher = _watch(process, Limits(memory=None, processes=10, disk=None))
+    assert watcher.hit is not None and watcher.hit.kind == "processes"
+    assert watcher.hit.message.startswith("process limit 10 reached in cell 7")
+
+
+def test_watcher_adds_up_cpu_time_of_the_tree():
+    process = _spawn("while True:\n    pass")
+    watcher = _watch(process, Limits(memory=None, processes=None, cpu_time=1, disk=None))
+    assert watcher.hit == LimitHit("cpu_time", "1 s", 7)
+
+
+def test_watcher_measures_the_working_folder(tmp_path):
+    (tmp_path / "big.bin").write_bytes(os.urandom(3 * MiB))
+    process = _spawn("import time; time.sleep(60)")
+    watcher = _watch(process, Limits(memory=None, processes=None, disk=1 * MiB), workdir=tmp_path)
+    assert watcher.hit is not None and watcher.hit.message.startswith("disk limit 1 MiB reached in cell 7")
+
+
+def test_watcher_ends_quietly_when_the_process_exits():
+    process = _spawn("pass")
+    watcher = _watch(process, Limits())
+    assert watcher.hit is None and not watcher.is_alive()
+
+
+# ---------------------------------------------------------------------------------------------
+# cgroup v2 (the file protocol, on a stand-in folder: a real one needs a delegated hierarchy)
+
+
+def _fake_cgroup_parent(tmp_path: Path) -> Path:
+    parent = tmp_path / "grading.slice"
+    parent.mkdir()
+    (parent / "cgroup.subtree_control").write_text("memory pids\n")
+    return parent
+
+
+def test_cgroup_gets_the_memory_and_process_limits(tmp_path):
+    group = Cgroup.create(Limits(memory=1 * GiB, processes=100), "kernel-1", parent=_fake_cgroup_parent(tmp_path))
+    assert group is not None
+    assert (group.path / "memory.max").read_text() == str(1 * GiB)
+    assert (group.path / "pids.max").read_text() == "100"
+    group.remove()
+    assert not group.path.exists()
+
+
+def test_oom_kill_in_the_cgroup_is_reported_as_the_memory_limit(tmp_path):
+    group = Cgroup.create(Limits(memory=1 * GiB), "kernel-1", parent=_fake_cgroup_parent(tmp_path))
+    (group.path / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n")
+    watcher = LimitWatcher(os.getpid(), Limits(memory=1 * GiB), cell=lambda: 14, cgroup=group)
+    hit = watcher.check(TreeUsage([os.getpid()], tasks=1, rss=10 * MiB, cpu_s=0.0))
+    assert hit is not None and hit.message == "memory limit 1 GiB reached in cell 14"
+
+
+def test_no_cgroup_is_made_where_none_is_writable(tmp_path, monkeypatch):
+    monkeypatch.setenv("NN_GRADER_CGROUP", str(tmp_path / "missing"))
+    assert Cgroup.create(Limits(), "kernel-1") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernels that hit a limit
+
+
+def _run(nb, tmp_path: Path, mode: str, limits: Limits, **settings):
+    return run_notebook(nb, tmp_path / "run", ExecutionSettings(sandbox=mode, limits=limits, cell_timeout=60, **settings))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cpu_time_limit_stops_the_kernel_as_a_time_limit(tmp_path, mode):
+    execution = _run(notebook(code("while True:\n    pass"), code("print('never')")), tmp_path, mode,
+                     Limits(cpu_time=2))
+    assert execution.limit_hit == "CPU time limit 2 s reached in cell 0"
+    assert execution.timed_out.startswith(execution.limit_hit) and execution.kernel_died is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_disk_limit_stops_a_notebook_that_fills_its_folder(tmp_path, mode):
+    fill = ("import time\nwith open('big.bin', 'wb') as f:\n    for _ in range(100):\n        f.write(b'x' * 2**20)\n"
+            "        f.flush()\ntime.sleep(30)")
+    execution = _run(notebook(code(fill)), tmp_path, mode, Limits(disk=20 * MiB))
+    assert execution.limit_hit.startswith("disk limit 20 MiB reached in cell 0")
+    assert execution.kernel_died.startswith(execution.limit_hit)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_file_size_limit_fails_the_write_and_later_cells_run(tmp_path, mode):
+    write = "with open('big.bin', 'wb') as f:\n    f.write(b'x' * 20 * 2**20)"
+    execution = _run(notebook(code(write), code("print('after')")), tmp_path, mode, Limits(file_size=10 * MiB))
+    assert execution.limit_hit == "file size limit 10 MiB reached in cell 0"
+    assert "after" in execution.notebook.cells[1].outputs[0]["text"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_output_past_the_limit_is_dropped_with_a_note(tmp_path, mode):
+    flood = "for _ in range(8):\n    print('x' * 2**20)"
+    execution = _run(notebook(code(flood)), tmp_path, mode, Limits(), max_output_bytes=1 * MiB)
+    kept = "".join(o.get("text", "") for o in execution.notebook.cells[0].outputs)
+    assert len(kept) < 1.2 * MiB and "cut at 1,024 KiB" in kept

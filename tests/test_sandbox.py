@@ -1,0 +1,248 @@
+"""The sandbox: choosing the mode, what the bubblewrap command shows the kernel, and what a
+kernel inside it can and cannot do.
+
+The kernel tests run one small notebook (no Keras) in the sandbox and assert one fact each about
+what it saw; they are skipped where bubblewrap cannot run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from grader import sandbox
+from grader.errors import SandboxUnavailable, UsageError
+from grader.execute import ExecutionSettings, run_notebook
+from grader.limits import Limits
+from grader.sandbox import SandboxSpec, bwrap_command, probe_bwrap, resolve_mode
+from tests.nbfactory import code, notebook
+
+needs_bwrap = pytest.mark.skipif(probe_bwrap() is not None, reason=f"no sandbox here: {probe_bwrap()}")
+
+
+def _binds(args: list[str], flag: str) -> list[str]:
+    """The sources of every ``flag SRC DEST`` in a bwrap command."""
+    return [args[i + 1] for i, arg in enumerate(args) if arg == flag]
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing the mode
+
+
+def test_none_runs_unsandboxed_and_says_so_once(monkeypatch, caplog):
+    monkeypatch.setattr(sandbox, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="grader.sandbox"):
+        assert resolve_mode("none") == "none"
+        assert resolve_mode("none") == "none"
+    assert [r.getMessage() for r in caplog.records if "WITHOUT a sandbox" in r.getMessage()] != []
+    assert len(caplog.records) == 1
+
+
+def test_auto_falls_back_to_none_where_bwrap_cannot_run(monkeypatch, caplog):
+    monkeypatch.setattr(sandbox, "_warned", set())
+    monkeypatch.setattr(sandbox, "probe_bwrap", lambda: "bubblewrap is not installed")
+    with caplog.at_level(logging.WARNING, logger="grader.sandbox"):
+        assert resolve_mode("auto") == "none"
+    assert "WITHOUT a sandbox: bubblewrap is not installed" in caplog.text
+
+
+def test_bwrap_mode_refuses_to_run_unsandboxed(monkeypatch):
+    monkeypatch.setattr(sandbox, "probe_bwrap", lambda: "bubblewrap is not installed")
+    with pytest.raises(SandboxUnavailable, match="--sandbox none") as raised:
+        resolve_mode("bwrap")
+    assert isinstance(raised.value, UsageError)  # exit code 2, no traceback
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(SandboxUnavailable, match="auto, bwrap or none"):
+        resolve_mode("docker")
+
+
+def test_probe_runs_once_per_process():
+    probe_bwrap()
+    before = probe_bwrap.cache_info().hits
+    probe_bwrap()
+    assert probe_bwrap.cache_info().hits == before + 1
+
+
+@needs_bwrap
+def test_auto_uses_bwrap_where_it_runs():
+    assert resolve_mode("auto") == "bwrap"
+
+
+# ---------------------------------------------------------------------------------------------
+# What the command shows the kernel
+
+
+def test_sandbox_has_no_network_and_its_own_processes(tmp_path):
+    args = bwrap_command(SandboxSpec(workdir=tmp_path), ["python"])
+    assert {"--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"} <= set(args)
+    assert args[-2:] == ["--", "python"] and args[args.index("--remount-ro") + 1] == "/"
+
+
+def test_only_the_working_folder_and_the_socket_folder_are_writable(tmp_path):
+    data = tmp_path / "data" / "cifar10.npz"
+    data.parent.mkdir()
+    data.write_bytes(b"npz")
+    spec = SandboxSpec(workdir=tmp_path / "run", runtime_dir=tmp_path / "k", readable=[data])
+    args = bwrap_command(spec, ["python"])
+    assert _binds(args, "--bind") == [str(tmp_path / "k"), str(tmp_path / "run")]
+    assert str(data) in _binds(args, "--ro-bind")
+
+
+def test_home_and_the_tmp_folder_are_not_shown(tmp_path):
+    args = bwrap_command(SandboxSpec(workdir=tmp_path / "run"), ["python"])
+    sources = _binds(args, "--ro-bind") + _binds(args, "--bind")
+    assert str(Path.home()) not in sources and "/" not in sources and "/tmp" not in sources
+    assert args[args.index("--tmpfs") + 1] == "/tmp"  # a private, empty /tmp
+
+
+def test_hidden_file_inside_a_shown_folder_is_masked(tmp_path):
+    prefix = tmp_path / "env"  # stands for a kernel's Python installation, which must be shown
+    prefix.mkdir()
+    (prefix / "rubric.yaml").write_text("secret")
+    args = bwrap_command(SandboxSpec(python=[prefix], hidden=[prefix / "rubric.yaml"]), ["python"])
+    assert str(prefix) in _binds(args, "--ro-bind")
+    position = args.index(str(prefix / "rubric.yaml"))
+    assert args[position - 2:position] == ["--ro-bind", "/dev/null"]
+
+
+def test_hidden_folder_is_masked_around_the_working_folder_inside_it(tmp_path):
+    course = tmp_path / "course"  # a folder on the kernel's Python path, which must be shown
+    lab = course / "lab2"  # hidden: the rubric's folder, which also holds the grading runs
+    (lab / "solutions").mkdir(parents=True)
+    (lab / "rubric.yaml").write_text("secret")
+    workdir = lab / "runs" / "alice"
+    workdir.mkdir(parents=True)
+    (lab / "runs" / "bob").mkdir()
+    args = bwrap_command(SandboxSpec(workdir=workdir, python=[course], hidden=[lab]), ["python"])
+    assert args[args.index(str(lab / "solutions")) - 1] == "--tmpfs"
+    assert args[args.index(str(lab / "runs" / "bob")) - 1] == "--tmpfs"  # a classmate's run
+    assert args[args.index(str(lab / "rubric.yaml")) - 1] == "/dev/null"
+    assert _binds(args, "--bind") == [str(workdir)]
+
+
+# ---------------------------------------------------------------------------------------------
+# What a kernel inside sees
+
+
+SPY = """import json, os, socket
+seen = {"uid": os.getuid(), "pids": sorted(int(p) for p in os.listdir('/proc') if p.isdigit())}
+for name, address in [('host', ('127.0.0.1', int(os.environ['HOST_PORT']))), ('outside', ('1.1.1.1', 80))]:
+    try:
+        socket.create_connection(address, timeout=2).close()
+        seen[name] = 'connected'
+    except OSError as exc:
+        seen[name] = exc.strerror or type(exc).__name__
+for name, path in [('root', '/nn-grader-probe'), ('usr', '/usr/nn-grader-probe'), ('workdir', 'probe.txt')]:
+    try:
+        with open(path, 'w') as f:
+            f.write('x')
+        seen['write_' + name] = 'ok'
+    except OSError as exc:
+        seen['write_' + name] = type(exc).__name__
+seen['home_entries'] = os.listdir(os.environ['REAL_HOME']) if os.path.isdir(os.environ['REAL_HOME']) else None
+seen['hidden_exists'] = os.path.exists(os.environ['HIDDEN'])
+seen['dataset'] = open(os.environ['DATASET'], 'rb').read().decode()
+try:
+    open(os.environ['DATASET'], 'ab')
+    seen['dataset_writable'] = True
+except OSError:
+    seen['dataset_writable'] = False
+try:
+    os.kill(os.getppid(), 9)
+    seen['kill_parent'] = 'sent'
+except OSError as exc:
+    seen['kill_parent'] = type(exc).__name__
+print(json.dumps(seen))"""
+
+
+@pytest.fixture(scope="module")
+def inside(tmp_path_factory):
+    base = tmp_path_factory.mktemp("inside")
+    dataset = base / "data" / "cifar10.npz"
+    dataset.parent.mkdir()
+    dataset.write_text("DATASET")
+    hidden = base / "out"
+    hidden.mkdir()
+    server = socket.create_server(("127.0.0.1", 0))  # a service on the host's loopback
+    env = {"REAL_HOME": str(Path.home()), "HIDDEN": str(hidden), "DATASET": str(dataset),
+           "HOST_PORT": str(server.getsockname()[1])}
+    nb = notebook(code(SPY), code("import time\ntime.sleep(60)"), code("print('after the interrupt')"))
+    settings = ExecutionSettings(sandbox="bwrap", cell_timeout=3, env=env, datasets={"cifar10": dataset},
+                                 hidden=[hidden], limits=Limits())
+    try:
+        execution = run_notebook(nb, base / "run", settings)
+    finally:
+        server.close()
+    return execution, json.loads(execution.notebook.cells[0].outputs[0]["text"])
+
+
+@needs_bwrap
+def test_sandboxed_kernel_has_no_network(inside):
+    _, seen = inside
+    assert seen["outside"] == "Network is unreachable"
+    assert seen["host"] == "Connection refused"  # its own loopback, not the host's
+
+
+@needs_bwrap
+def test_sandboxed_kernel_sees_only_its_own_processes(inside):
+    _, seen = inside
+    assert len(seen["pids"]) <= 4
+
+
+@needs_bwrap
+def test_sandboxed_kernel_writes_only_in_its_working_folder(inside):
+    execution, seen = inside
+    assert (seen["write_root"], seen["write_usr"], seen["write_workdir"]) == ("OSError", "OSError", "ok")
+    assert (execution.workdir / "probe.txt").read_text() == "x"
+
+
+@needs_bwrap
+def test_sandboxed_kernel_does_not_see_the_users_home_or_hidden_folders(inside):
+    _, seen = inside
+    assert seen["hidden_exists"] is False
+    assert seen["home_entries"] is None or not set(seen["home_entries"]) - {".pyenv", ".local", ".venv"}
+
+
+@needs_bwrap
+def test_sandboxed_kernel_reads_its_dataset_but_cannot_change_it(inside):
+    _, seen = inside
+    assert seen["dataset"] == "DATASET" and seen["dataset_writable"] is False
+
+
+@needs_bwrap
+def test_sandboxed_kernel_cannot_kill_its_parent(inside):
+    execution, seen = inside
+    assert seen["kill_parent"] in ("sent", "PermissionError")  # sent to the sandbox's init, which ignores it
+    assert execution.kernel_died is None
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="the grader runs as root only here")
+def test_kernel_of_a_root_grader_runs_as_an_unprivileged_user(inside):
+    _, seen = inside
+    assert seen["uid"] != 0
+
+
+@needs_bwrap
+def test_interrupt_reaches_the_sandboxed_kernel(inside):
+    execution, _ = inside
+    assert execution.cell_errors[0].cell.index == 1 and execution.timed_out is None
+    assert "after the interrupt" in execution.notebook.cells[2].outputs[0]["text"]
+    assert execution.sandbox == "bwrap"
+
+
+@pytest.mark.parametrize("mode", [pytest.param("bwrap", marks=needs_bwrap), "none"])
+def test_what_the_kernel_process_prints_goes_to_its_log_not_the_terminal(tmp_path, mode, capfd):
+    nb = notebook(code("import os\nos.write(1, b'ALL CHECKS PASSED 100/100\\n')\nos.write(2, b'FAKE GRADER LINE\\n')"))
+    execution = run_notebook(nb, tmp_path / "run", ExecutionSettings(sandbox=mode))
+    captured = capfd.readouterr()
+    assert "ALL CHECKS PASSED" not in captured.out + captured.err
+    log = (execution.workdir / ".nn-grader" / "kernel.log").read_text()
+    assert "ALL CHECKS PASSED 100/100" in log and "FAKE GRADER LINE" in log
