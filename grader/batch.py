@@ -202,19 +202,33 @@ async def grade_submissions(
 
     async def job(position: int, submission: Submission) -> None:
         slot = await slots.get()
+        held = {"slot": True, "running": False}
+
+        def release() -> None:
+            # As soon as the notebook has run: its kernel is shutting down, and verifying and
+            # checking it must not keep the next notebook from running.
+            if held["running"]:
+                held["running"] = False
+                running.release()
+            if held["slot"]:
+                held["slot"] = False
+                slots.put_nowait(slot)
+
         try:
             started = await _start(session, submission, envs[slot % len(envs)])
+            started.on_executed = release
             try:
-                async with running:
-                    if on_start:
-                        on_start(submission)
-                    result = await session.finish(started)
+                await running.acquire()
+                held["running"] = True
+                if on_start:
+                    on_start(submission)
+                result = await session.finish(started)
             except asyncio.CancelledError:
                 if started.prepared is not None:
                     shutdown_in_background(started.prepared)
                 raise
         finally:
-            slots.put_nowait(slot)
+            release()
         session.store.save_result(result)
         _keep_logs(session, started, result, gpu=envs[slot % len(envs)].get("CUDA_VISIBLE_DEVICES"))
         if started.prepared is not None and started.workdir is not None:
@@ -232,6 +246,10 @@ async def grade_submissions(
         raise
     finally:
         await drain_shutdowns()
+        # Every kernel is gone now: what is left of their folders goes in one piece with the
+        # session's working folder (GradingSession.close), without waiting here.
+        for task in list(cleanups):
+            task.cancel()
         if cleanups:
             await asyncio.gather(*list(cleanups), return_exceptions=True)
     return [results[i] for i in sorted(results)]
@@ -288,7 +306,8 @@ async def _remove_when_stopped(started: _Started, wait_s: float = 60.0) -> None:
         except Exception:
             break
         await asyncio.sleep(0.2)
-    await loop.run_in_executor(None, shutil.rmtree, started.workdir, True)
+    for folder in (started.workdir, started.workdir.parent / ".sealed" / started.workdir.name):  # and its sealed bundle
+        await loop.run_in_executor(None, shutil.rmtree, folder, True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,18 +325,27 @@ def _keep_logs(session: GradingSession, started: _Started, result: GradeResult, 
                          kernel_log=folder / "kernel.log" if kernel_log is not None else None)
 
 
-def _copy_tail(source: Path, target: Path, limit: int) -> None:
+def read_log_tail(source: Path, limit: int = KERNEL_LOG_BYTES) -> bytes | None:
+    """The last ``limit`` bytes of a kernel's log (None when there is none), never through a
+    link: the kernel could have put one in place of its log."""
     try:
-        size = source.stat().st_size
-        with source.open("rb") as handle:
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
             if size > limit:
                 handle.seek(size - limit)
             data = handle.read(limit)
     except OSError:
-        return
+        return None
     if size > limit:
         data = f"[nn-grader: the first {size - limit:,} bytes of this log were left out]\n".encode() + data
-    write_atomic(target, data)
+    return data
+
+
+def _copy_tail(source: Path, target: Path, limit: int) -> None:
+    data = read_log_tail(source, limit)
+    if data is not None:
+        write_atomic(target, data)
 
 
 def write_submission_log(path: Path, result: GradeResult, *, key: str = "", timings: dict[str, float] | None = None,

@@ -152,7 +152,7 @@ class _Reader:
             rows, of, fit = _int(overlap["rows"]), _int(overlap["of"]), _int(overlap["fit"])
             self.add_finding(Finding(
                 kind="trained_on_test", severity="warning", cell=evaluation.cell,
-                message=f"{rows:,} of the {of:,} samples evaluated in cell {evaluation.cell.index} were also in the "
+                message=f"{rows:,} of the {of:,} samples evaluated in cell {evaluation.cell.number} were also in the "
                         f"training data of fit #{fit + 1}: the test accuracy overstates how well the model generalises",
             ))
 

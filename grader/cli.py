@@ -51,6 +51,7 @@ def _common_options(func):
         click.option("--static", is_flag=True, help="Grade from the outputs saved in the notebook; execute nothing."),
         click.option("--no-compat", is_flag=True, help="Do not map removed Keras 1/2 APIs (lr=, nb_epoch=, fit_generator)."),
         click.option("--no-verify", is_flag=True, help="Skip the clean re-evaluation of saved models."),
+        click.option("--retrain", is_flag=True, help="Train every recorded architecture again in the grader's own process (seed 0; on a GPU when there is one) and grade that accuracy."),
         click.option("--hidden-test", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An .npz with x_test, y_test to verify accuracy on."),
         click.option("--cell-timeout", type=float, help="Seconds a cell may run (default: the rubric's)."),
         click.option("--timeout", "notebook_timeout", type=float, help="Seconds a whole notebook may run (default: the rubric's)."),
@@ -230,7 +231,7 @@ def _grading_options(common: dict, *, fast: bool, force: bool):
     return GradingOptions(
         fast=fast, static=common["static"], data=common["data"], verify=not common["no_verify"], force=force,
         compat=False if common["no_compat"] else None, cell_timeout=common["cell_timeout"],
-        notebook_timeout=common["notebook_timeout"], hidden_test=common["hidden_test"],
+        notebook_timeout=common["notebook_timeout"], hidden_test=common["hidden_test"], retrain=common["retrain"],
     )
 
 

@@ -127,14 +127,11 @@ def grade_submission_job(submission_path: str, student: dict[str, Any], rubric_p
         started, result = asyncio.run(_grade(session, submission))
     kernel_log = ""
     if started.workdir is not None:
-        from grader.batch import KERNEL_LOG_BYTES
+        from grader.batch import read_log_tail
 
-        try:
-            data = (started.workdir / ".nn-grader" / "kernel.log").read_bytes()
-            kernel_log = data[-KERNEL_LOG_BYTES:].decode("utf-8", "replace")
-        except OSError:
-            pass
-        shutil.rmtree(started.workdir, ignore_errors=True)
+        kernel_log = (read_log_tail(started.workdir / ".nn-grader" / "kernel.log") or b"").decode("utf-8", "replace")
+        for folder in (started.workdir, started.workdir.parent / ".sealed" / started.workdir.name):
+            shutil.rmtree(folder, ignore_errors=True)
     if started.key:
         shutil.rmtree(session.store.entry_dir(started.key), ignore_errors=True)
     return {"result": result.to_json(), "timings": started.timings, "kernel_log": kernel_log,

@@ -76,6 +76,11 @@ class CellRef:
     tags: list[str] = field(default_factory=list)
     cell_id: str | None = None
 
+    @property
+    def number(self) -> int:
+        """The cell as a reader counts it, from 1: what every message shows."""
+        return self.index + 1
+
 
 @dataclass
 class Cell:

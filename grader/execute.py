@@ -91,6 +91,7 @@ class Execution:
     cells_run: int = 0
     limit_hit: str | None = None  # "memory limit 8 GiB reached in cell 14"
     sandbox: str = "none"  # how the kernel ran: bwrap | none
+    tampered: str | None = None  # the bundle was swapped for a link: nothing of it is used
 
 
 class _GradingClient(NotebookClient):
@@ -284,7 +285,7 @@ async def run(prepared: PreparedRun) -> Execution:
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    execution.timed_out = f"the notebook ran longer than the {settings.notebook_timeout:.0f} s limit; cells from {index} on were not run"
+                    execution.timed_out = f"the notebook ran longer than the {settings.notebook_timeout:.0f} s limit; cells from {index + 1} on were not run"
                     break
                 client.current_cell = index
                 started = time.monotonic()
@@ -304,7 +305,7 @@ async def run(prepared: PreparedRun) -> Execution:
                     what = "notebook" if remaining < settings.cell_timeout + _INTERRUPT_GRACE_S else "cell"
                     limit = settings.notebook_timeout if what == "notebook" else settings.cell_timeout
                     execution.timed_out = (
-                        f"cell {index} was still running after {elapsed:.0f} s ({what} limit {limit:.0f} s) "
+                        f"cell {index + 1} was still running after {elapsed:.0f} s ({what} limit {limit:.0f} s) "
                         "and did not stop when interrupted; the kernel was stopped"
                     )
                     execution.cell_errors.append(CellError(CellRef(index), "TimeoutError", execution.timed_out, "", cell.source))
@@ -328,6 +329,7 @@ async def run(prepared: PreparedRun) -> Execution:
     finally:
         execution.duration_s = time.perf_counter() - prepared.started
         _report_limit(prepared, execution)
+        _seal(prepared, execution)
         shutdown_in_background(prepared)
     return execution
 
@@ -343,6 +345,19 @@ def _report_limit(prepared: PreparedRun, execution: Execution) -> None:
         execution.timed_out, execution.kernel_died = execution.kernel_died, None
 
 
+def _seal(prepared: PreparedRun, execution: Execution) -> None:
+    """Stop the kernel's processes now and move the bundle out of their reach, so that what the
+    grader reads is what the run recorded (see grader.sandbox.seal_bundle)."""
+    from grader.sandbox import seal_bundle
+
+    stop_now = getattr(prepared.km, "stop_now", None)
+    if stop_now is not None:
+        stop_now()
+    execution.bundle_dir, execution.tampered = seal_bundle(prepared.workdir, prepared.bundle_dir)
+    if execution.tampered:  # the grader's closing cell failed because of it: say what happened instead
+        execution.setup_error = None
+
+
 async def _why_dead(km: AsyncKernelManager, index: int) -> str:
     hit = getattr(km, "limit_hit", None)
     if hit is not None:
@@ -355,10 +370,10 @@ async def _why_dead(km: AsyncKernelManager, index: int) -> str:
     except Exception:
         pass
     if code in (-9, 137):
-        return f"the kernel was killed (signal 9) during cell {index}: usually the memory limit or the machine running out of memory"
+        return f"the kernel was killed (signal 9) during cell {index + 1}: usually the memory limit or the machine running out of memory"
     if code is not None:
-        return f"the kernel exited with status {code} during cell {index} (os._exit, sys.exit in a thread, or a crash)"
-    return f"the kernel died during cell {index}"
+        return f"the kernel exited with status {code} during cell {index + 1} (os._exit, sys.exit in a thread, or a crash)"
+    return f"the kernel died during cell {index + 1}"
 
 
 def _cell_error(index: int, cell: nbformat.NotebookNode, output: dict) -> CellError:

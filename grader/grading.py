@@ -20,19 +20,22 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 
 from grader import __version__
 from grader.bundle import read_bundle
 from grader.datasets import load_dataset
-from grader.errors import BundleError, NotebookError
+from grader.errors import BundleError, DatasetError, NotebookError
 from grader.evidence import Evidence, Finding
 from grader.execute import Execution, ExecutionSettings, PreparedRun, prepare, run
+from grader.integrity import attach_weight_hashes, integrity_findings, load_test_images
 from grader.limits import Limits
 from grader.notebook import load_notebook, load_notes
 from grader.preflight import install_hint
 from grader.results import GradeResult, SubmissionProblem
+from grader.retrain import apply_retraining, models_to_retrain, retrain_request
 from grader.sandbox import resolve_mode
 from grader.store import ResultStore, result_key
 from grader.submissions import Submission
@@ -59,6 +62,7 @@ class GradingOptions:
     preflight: bool = True  # check the environment once before the batch (off for a self-check)
     sandbox: str = "auto"  # auto | bwrap | none (grader.sandbox)
     limits: dict = field(default_factory=dict)  # over the rubric's: memory, processes, cpu_time, file_size, disk, output
+    retrain: bool = False  # retrain every trained model in the grader's process (grader.retrain)
 
 
 class GradingSession:
@@ -92,11 +96,9 @@ class GradingSession:
         if fast:
             train_size = max(4 * fast.get("train_samples", 512), 2000)
             test_size = max(fast.get("test_samples", 512), 1000)
-        data = load_dataset(name, source=source, train_size=train_size, test_size=test_size)
-        path = self.work_root / "data" / f"{name}-{data.fingerprint()}.npz"
-        data.save_npz(path)
+        path, self.class_names = _prepared_dataset(name, source, train_size, test_size,
+                                                   cache=self.store.store_dir / "data", target=self.work_root / "data")
         self.datasets = {name: path}
-        self.class_names = list(data.class_names)
         self.verify_data = Path(self.options.hidden_test) if self.options.hidden_test else path
         if start_verifier:
             self.start_verifier()
@@ -154,9 +156,18 @@ class GradingSession:
             support_files=settings.support_files,
             settings={"execution": execution, "static": self.options.static,
                       "data": {k: p.name for k, p in self.datasets.items()}, "verify": self.options.verify,
-                      "hidden_test": str(self.options.hidden_test or "")},
+                      "hidden_test": str(self.options.hidden_test or ""), **self._retrain_key()},
             grader_version=__version__,
         )
+
+    def _retrain_key(self) -> dict[str, str]:
+        """Retraining changes the stored evidence: part of the key, only when asked for (so
+        results stored before retraining existed stay valid)."""
+        if self.options.retrain:
+            return {"retrain": "all"}
+        if any(c.params.get("retrain") for task in getattr(self.rubric, "tasks", []) for c in task.checks):
+            return {"retrain": "checks"}
+        return {}
 
     async def start(self, submission: Submission, *, env: dict[str, str] | None = None) -> "_Started":
         """The part of grading that can run ahead: read the file, start its kernel.
@@ -236,6 +247,8 @@ class GradingSession:
             started.lap("waiting for a worker")
             execution = await run(started.prepared)
             started.lap("execute")
+            if started.on_executed is not None:  # the kernel is done: a batch starts the next one
+                started.on_executed()
             evidence = self._read(execution, cells_from_notebook(nb), str(started.submission.path))
             started.lap("read bundle")
             if self.verifier is None and self.options.verify and evidence.runs:
@@ -243,6 +256,8 @@ class GradingSession:
             if self.verifier is not None and self.verify_data is not None:
                 await asyncio.get_running_loop().run_in_executor(None, self._verify, evidence)
                 started.lap("verify")
+            await asyncio.get_running_loop().run_in_executor(None, self._integrity, evidence)
+            started.lap("integrity checks")
             self.store.save_evidence(started.key, evidence, execution.bundle_dir)
             started.lap("store evidence")
         _problems_from(evidence, result, started)
@@ -263,6 +278,9 @@ class GradingSession:
             evidence.findings.append(Finding("setup", execution.setup_error, severity="error"))
         if execution.limit_hit:
             evidence.findings.append(Finding("limit", execution.limit_hit, severity="error"))
+        if execution.tampered:
+            evidence.findings.append(Finding("tampered", execution.tampered, severity="error"))
+        attach_weight_hashes(evidence, execution.bundle_dir)
         for run_ in evidence.runs:  # weights paths become absolute for the verifier
             if run_.weights_file:
                 run_.weights_file = str(execution.bundle_dir / run_.weights_file)
@@ -275,6 +293,7 @@ class GradingSession:
         for run_ in evidence.runs:
             if run_.weights_file:
                 last_run[run_.model_id] = run_
+        retrain = models_to_retrain(self.rubric, evidence, everything=self.options.retrain)
         for model_id, run_ in last_run.items():
             observed = {}
             if run_.fit.x is not None:
@@ -283,10 +302,23 @@ class GradingSession:
             verification = self.verifier.verify(VerifyRequest(
                 model_path=run_.weights_file, data_path=str(self.verify_data), model_id=model_id,
                 preprocess=preprocess if isinstance(preprocess, str) else "auto", observed=observed,
-                class_names=self.class_names,
+                class_names=self.class_names, expected_sha256=run_.weights_sha256,
             ))
             evidence.verifications.append(verification)
             _compare(evidence, run_, verification)
+            train_data = self.datasets.get(getattr(self.rubric, "dataset", None) or "")
+            if model_id in retrain and verification.status == "ok" and train_data is not None:
+                request = retrain_request(evidence, run_, train_data=train_data, test_data=self.verify_data,
+                                          caps=self.fast_caps(),
+                                          preprocess=preprocess if isinstance(preprocess, str) else "auto")
+                timeout = self.options.notebook_timeout or getattr(self.rubric, "notebook_timeout", 4 * 3600.0)
+                apply_retraining(verification, self.verifier.retrain(request, timeout_s=timeout))
+
+    def _integrity(self, evidence: Evidence) -> None:
+        """Findings on training data, repeated fits and histories (grader.integrity)."""
+        served = self.datasets.get(getattr(self.rubric, "dataset", None) or "")
+        test_images = load_test_images(served) if served is not None else None
+        evidence.findings.extend(integrity_findings(evidence, test_images=test_images))
 
     def _check(self, result: GradeResult, evidence: Evidence) -> None:
         from grader.checks import grade as apply_rubric
@@ -298,6 +330,73 @@ class GradingSession:
             result.max_score = sum(task.max_points for task in result.tasks)
         if result.pass_mark is not None:
             result.passed = result.score >= result.pass_mark
+
+
+def _prepared_dataset(name: str, source: str, train_size: int | None, test_size: int | None, *,
+                      cache: Path, target: Path) -> tuple[Path, list[str]]:
+    """The batch's data as ``target/<name>-<content fingerprint>.npz``, and its class names.
+
+    Prepared once and kept in ``cache`` (the output folder's store), keyed by what it is made
+    from, so the next batch on the same folder (a re-grade after a rubric change) does not make
+    it again. Data read from the Keras cache is read by Keras in a child process: the grader's
+    own process never imports TensorFlow (seconds and half a gigabyte)."""
+    import hashlib
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from grader.datasets import keras_cache_dir, spec
+
+    stamp: list = []
+    if source in ("auto", "keras-cache"):
+        for entry in (keras_cache_dir() / f for f in spec(name).cache_files):
+            files = sorted(p for p in entry.rglob("*") if p.is_file()) if entry.is_dir() else [entry] if entry.is_file() else []
+            stamp += [[str(file), file.stat().st_size, file.stat().st_mtime_ns] for file in files]
+    elif source != "synthetic" and Path(source).is_file():
+        info = Path(source).stat()
+        stamp.append([str(Path(source).resolve()), info.st_size, info.st_mtime_ns])
+    inputs = json.dumps([__version__, name, source, train_size, test_size, stamp], sort_keys=True)
+    stored = cache / f"{name}-{hashlib.sha256(inputs.encode()).hexdigest()[:20]}"
+    meta_path, data_path = stored.with_suffix(".json"), stored.with_suffix(".npz")
+    try:
+        meta = json.loads(meta_path.read_text()) if data_path.is_file() else None
+    except (OSError, ValueError):
+        meta = None
+    if meta is None:
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = cache / f".tmp-{stored.name}-{os.getpid()}.npz"
+        if source in ("auto", "keras-cache"):
+            child = ("import json, sys\nfrom pathlib import Path\nfrom grader.datasets import load_dataset\n"
+                     "from grader.errors import DatasetError\nname, source, train, test, out = sys.argv[1:]\n"
+                     "try:\n    d = load_dataset(name, source=source, train_size=int(train) or None, test_size=int(test) or None)\n"
+                     "except DatasetError as exc:\n    print(json.dumps({'error': str(exc)})); sys.exit(0)\n"
+                     "d.save_npz(Path(out))\n"
+                     "print(json.dumps({'fingerprint': d.fingerprint(), 'class_names': list(d.class_names)}))\n")
+            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+                       PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")])))
+            done = subprocess.run([sys.executable, "-c", child, name, source, str(train_size or 0), str(test_size or 0), str(partial)],
+                                  capture_output=True, text=True, env=env)
+            try:
+                meta = json.loads(done.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                raise DatasetError(f"{name} could not be read from the Keras cache: {done.stderr.strip()[-500:]}") from None
+            if "error" in meta:
+                raise DatasetError(meta["error"])
+        else:
+            data = load_dataset(name, source=source, train_size=train_size, test_size=test_size)
+            data.save_npz(partial)
+            meta = {"fingerprint": data.fingerprint(), "class_names": list(data.class_names)}
+        os.replace(partial, data_path)
+        meta_path.write_text(json.dumps(meta))
+    path = target / f"{name}-{meta['fingerprint']}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(data_path, path)  # the kernels read it; nobody writes it
+    except OSError:
+        shutil.copyfile(data_path, path)
+    return path, list(meta.get("class_names") or [])
 
 
 @dataclass
@@ -314,6 +413,7 @@ class _Started:
     blanks: list[tuple[int, str]] = field(default_factory=list)
     had_outputs: bool = True
     workdir: Path | None = None  # the kernel's working folder, when it was executed
+    on_executed: Callable[[], None] | None = None  # called when the notebook has run, before verification
     # Seconds per stage, in order ("load", "kernel start", "execute", ...): the submission's log.
     timings: dict[str, float] = field(default_factory=dict)
     _mark: float = 0.0
@@ -328,7 +428,7 @@ def _problems_from(evidence: Evidence, result: GradeResult, started: _Started) -
     for error in evidence.cell_errors:
         if error.ename == "ModuleNotFoundError":
             result.problems.append(SubmissionProblem(
-                "environment", f"cell {error.cell.index}: {error.evalue}. The module is not installed where the grader "
+                "environment", f"cell {error.cell.number}: {error.evalue}. The module is not installed where the grader "
                 f"runs notebooks: this is not counted as your mistake. {install_hint(error.evalue)}"))
     if started.blanks and not started.had_outputs and (evidence.cell_errors or not evidence.runs):
         first = evidence.cell_errors[0] if evidence.cell_errors else None
@@ -350,7 +450,7 @@ def _compare(evidence: Evidence, run_, verification) -> None:
     """Flag a kernel figure that the clean measurement contradicts."""
     if verification.status != "ok":
         evidence.findings.append(Finding("verification", f"model {run_.model_id} (fit #{run_.index + 1}, cell "
-                                         f"{run_.cell.index}) was not verified: {verification.message}", run_.cell, "warning"))
+                                         f"{run_.cell.number}) was not verified: {verification.message}", run_.cell, "warning"))
         return
     if verification.total_params is not None and run_.architecture.total_params and verification.total_params != run_.architecture.total_params:
         evidence.findings.append(Finding(
@@ -363,7 +463,7 @@ def _compare(evidence: Evidence, run_, verification) -> None:
         claimed = next((v for k, v in ev.results.items() if k.endswith("accuracy") or k.endswith("acc")), None)
         if claimed is not None and measured is not None and abs(claimed - measured) > MISMATCH_TOLERANCE:
             evidence.findings.append(Finding(
-                "mismatch", f"the accuracy printed in the notebook ({claimed:.1%}, cell {ev.cell.index}) does not match "
+                "mismatch", f"the accuracy printed in the notebook ({claimed:.1%}, cell {ev.cell.number}) does not match "
                 f"the saved model ({measured:.1%} measured by the grader on {verification.samples:,} test samples)",
                 ev.cell, "warning"))
 

@@ -55,6 +55,7 @@ __all__ = [
     "format_duration",
     "format_size",
     "kill_tree",
+    "limits_from_text",
     "parse_duration",
     "parse_size",
     "rlimits_for",
@@ -126,11 +127,11 @@ class Limits:
 
 @dataclass(frozen=True)
 class LimitHit:
-    """A limit a notebook ran into: which, its value in words, and the cell (index from 0)."""
+    """A limit a notebook ran into: which, its value in words, and the cell."""
 
     kind: str  # memory | processes | cpu_time | file_size | disk
     limit: str  # "8 GiB"
-    cell: int
+    cell: int  # index from 0, as CellRef; messages number cells from 1, as Jupyter users count
     detail: str = ""  # what was measured, e.g. "9.1 GiB in use"
 
     _WORDS = {"memory": "memory limit", "processes": "process limit", "cpu_time": "CPU time limit",
@@ -138,7 +139,7 @@ class LimitHit:
 
     @property
     def message(self) -> str:
-        where = f" in cell {self.cell}" if self.cell >= 0 else " while the grader's own code ran"
+        where = f" in cell {self.cell + 1}" if self.cell >= 0 else " while the grader's own code ran"
         text = f"{self._WORDS.get(self.kind, self.kind)} {self.limit} reached{where}"
         return f"{text} ({self.detail})" if self.detail else text
 
@@ -181,6 +182,37 @@ def parse_duration(text: str | float) -> float:
     if not match:
         raise ValueError(f"{text!r} is not a duration: write e.g. 90s, 30m or 2h")
     return float(match.group(1)) * {"s": 1, "m": 60, "min": 60, "h": 3600}[(match.group(2) or "s").lower()]
+
+
+def limits_from_text(**values: str | int | float | None) -> dict[str, Any]:
+    """Command-line limits (``memory="8GiB"``, ``processes=512``, ``cpu_time="2h"``, ...) as the
+    ``limits`` of :class:`grader.grading.GradingOptions`. Options not given (None) are left out;
+    ``0`` lifts a limit. Raises :class:`~grader.errors.UsageError` naming the option.
+
+    >>> limits_from_text(memory="4GiB", disk=None)
+    {'memory': 4294967296}
+    """
+    from grader.errors import UsageError
+
+    known = {f.name for f in dataclasses.fields(Limits)}
+    parsed: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise UsageError(f"unknown limit {key!r}: use one of {', '.join(sorted(known))}")
+        if value is None:
+            continue
+        try:
+            if key == "processes":
+                if not str(value).strip().isdigit():
+                    raise ValueError(f"{value!r} is not a number of processes")
+                parsed[key] = int(value)
+            elif key == "cpu_time":
+                parsed[key] = parse_duration(value)  # type: ignore[arg-type]
+            else:
+                parsed[key] = parse_size(value)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise UsageError(f"--{key.replace('_', '-')}: {exc}") from None
+    return parsed
 
 
 def format_size(size: int | None) -> str:
@@ -567,6 +599,11 @@ class LimitWatcher(threading.Thread):
                 return LimitHit("memory", format_size(limits.memory), self.cell())
             if events.get("pids_max", 0):
                 return LimitHit("processes", f"{limits.processes:,}", self.cell())
+        # Processes first: a fork bomb's copies share their pages, and measuring those shares
+        # (smaps_rollup) waits on every copy's memory map while it forks again.
+        if limits.processes is not None and usage.tasks >= limits.processes:
+            return LimitHit("processes", f"{limits.processes:,}", self.cell(),
+                            f"{usage.tasks:,} processes and threads")
         if limits.memory is not None:
             used = usage.rss
             if used > limits.memory and len(usage.pids) > 1:
@@ -574,9 +611,6 @@ class LimitWatcher(threading.Thread):
             self.peak_memory = max(self.peak_memory, used)
             if used > limits.memory:
                 return LimitHit("memory", format_size(limits.memory), self.cell(), f"{format_size(used)} in use")
-        if limits.processes is not None and usage.tasks >= limits.processes:
-            return LimitHit("processes", f"{limits.processes:,}", self.cell(),
-                            f"{usage.tasks:,} processes and threads")
         if limits.cpu_time is not None:
             cpu = self._cpu_total(usage)
             if cpu > limits.cpu_time:

@@ -43,6 +43,7 @@ import logging
 import os
 import random
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -55,18 +56,19 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
 from grader.errors import SandboxUnavailable
-from grader.limits import Cgroup, LimitHit, LimitWatcher, Limits, format_duration, rlimits_for, tasks_of_user
+from grader.limits import Cgroup, LimitHit, LimitWatcher, Limits, format_duration, kill_tree, rlimits_for, tasks_of_user
 
 if TYPE_CHECKING:
     from grader.execute import ExecutionSettings
 
-__all__ = ["MODES", "IsolatedKernelManager", "SandboxSpec", "bwrap_command", "kernel_manager", "probe_bwrap", "resolve_mode"]
+__all__ = ["MODES", "IsolatedKernelManager", "SandboxSpec", "bwrap_command", "kernel_manager", "probe_bwrap", "resolve_mode",
+           "seal_bundle"]
 
 MODES = ("auto", "bwrap", "none")
 log = logging.getLogger("grader.sandbox")
 
-# The private /tmp is a tmpfs, which is memory: keep it small. TMPDIR points into the working
-# folder, so programs that honour it write to disk (and count against the disk limit).
+# The private /tmp and /dev/shm are tmpfs, which is memory: keep them small. TMPDIR points into
+# the working folder, so programs that honour it write to disk (and count against the disk limit).
 PRIVATE_TMP_BYTES = 256 * 2**20
 # When the grader runs as root, each kernel gets a user id from this range: unprivileged, owning
 # nothing on the machine, and its own, so RLIMIT_NPROC counts only that kernel's tasks.
@@ -81,8 +83,11 @@ LAUNCHER = r"""
 import json, os, resource, signal, sys
 cfg = json.loads(sys.argv[1]); cmd = sys.argv[2:]
 if cfg.get("cgroup_procs"):
-    with open(cfg["cgroup_procs"], "w") as f:
-        f.write(str(os.getpid()))
+    try:  # where the move is refused, the grader's watcher still enforces the limits
+        with open(cfg["cgroup_procs"], "w") as f:
+            f.write(str(os.getpid()))
+    except OSError:
+        pass
 for name, value in cfg.get("rlimits", {}).items():
     which = getattr(resource, name, None)
     if which is None:
@@ -224,8 +229,11 @@ def bwrap_command(spec: SandboxSpec, command: list[str]) -> list[str]:
     args += ["--ro-bind-try", "/sys", "/sys", "--dev", "/dev", "--proc", "/proc"]
     for device in sorted(glob.glob("/dev/nvidia*")):  # a GPU, where there is one
         args += ["--dev-bind", device, device]
-    args += ["--perms", "1777", "--size", str(PRIVATE_TMP_BYTES), "--tmpfs", "/tmp"]
-    made = {Path("/"), Path("/tmp"), *(Path(d) for d in _SYSTEM_DIRS)}
+    # /tmp and /dev/shm (POSIX semaphores: multiprocessing) are private tmpfs, which is memory
+    # the watcher does not see in any process: sized, and open to the kernel's own user.
+    for tmp in ("/tmp", "/dev/shm"):
+        args += ["--perms", "1777", "--size", str(PRIVATE_TMP_BYTES), "--tmpfs", tmp]
+    made = {Path("/"), Path("/tmp"), Path("/dev"), *(Path(d) for d in _SYSTEM_DIRS)}
     bound = _python_paths(spec.python)
     for path in bound:
         args += _parents(path, made) + ["--ro-bind", str(path), str(path)]
@@ -341,21 +349,6 @@ class IsolatedKernelManager(AsyncKernelManager):
         if self.kernel_uid is not None:  # written private to root: the kernel's user must read it
             os.chown(self.connection_file, self.kernel_uid, self.kernel_uid)
 
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        # What the kernel process itself prints (banners, crashes, a notebook's os.write(1, ...))
-        # goes to a log in its folder, not to the grader's terminal, where it could pose as the
-        # grader's own output.
-        if self.spec is not None and self.spec.workdir is not None and "stdout" not in kw:
-            log_path = self.spec.workdir / ".nn-grader" / "kernel.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_path, "ab") as log_file:
-                if self.kernel_uid is not None:
-                    os.chown(log_path, self.kernel_uid, self.kernel_uid)
-                kw.update(stdout=log_file, stderr=subprocess.STDOUT)
-                await super()._async_launch_kernel(kernel_cmd, **kw)
-            return
-        await super()._async_launch_kernel(kernel_cmd, **kw)
-
     async def _async_post_start_kernel(self, **kw: Any) -> None:
         await super()._async_post_start_kernel(**kw)
         provisioner = self.provisioner
@@ -365,6 +358,15 @@ class IsolatedKernelManager(AsyncKernelManager):
                                         cell=lambda: self.current_cell(), pgid=getattr(provisioner, "pgid", None),
                                         cgroup=self.cgroup)
             self.watcher.start()
+
+    def stop_now(self) -> None:
+        """Kill every process of the kernel at once (its results are written by then): nothing
+        of it may go on changing files while the grader reads them."""
+        if self.watcher is not None:
+            self.watcher.stop()
+        pid = getattr(self.provisioner, "pid", None)
+        if pid and sys.platform == "linux":
+            kill_tree(pid, getattr(self.provisioner, "pgid", None))
 
     @property
     def limit_hit(self) -> LimitHit | None:
@@ -447,3 +449,62 @@ def _give_to(uid: int, folders: list[Path]) -> None:
         for parent, dirs, files in os.walk(folder):
             for name in dirs + files:
                 os.chown(os.path.join(parent, name), uid, uid, follow_symlinks=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The result channel
+
+
+TAMPERED = ("the notebook replaced the folder where the grader records its run (.nn-grader/bundle) with a "
+            "link or a file, so nothing recorded in its kernel is used")
+
+
+def seal_bundle(workdir: Path, bundle_dir: Path) -> tuple[Path, str | None]:
+    """Take the recorder's bundle out of the working folder, once the kernel is stopped.
+
+    The folder is moved (not copied) next to the working folder, where the kernel never had
+    access, and only plain files of its own stay in it. Without this a notebook could leave a
+    process behind, or a link in place of its bundle, and hand the grader a classmate's trained
+    models: the kernel knows its own path, and so the path of every other run of the batch.
+    Returns the sealed folder and, when the bundle was a link or not a folder, why nothing of it
+    is used (the folder returned is then empty).
+    """
+    sealed = workdir.parent / ".sealed" / workdir.name
+    if sealed.exists():
+        shutil.rmtree(sealed)
+    sealed.parent.mkdir(parents=True, exist_ok=True)
+    problem = None
+    if any(path.is_symlink() or not path.is_dir() for path in (workdir / ".nn-grader", bundle_dir)):
+        problem = TAMPERED
+    else:
+        try:
+            os.rename(bundle_dir, sealed)
+        except OSError as exc:
+            problem = f"the grader could not take the recorded results out of the working folder ({exc.strerror})"
+    if problem is not None:
+        sealed.mkdir()
+        return sealed, problem
+    _keep_own_files(sealed)
+    _keep_own_files(workdir / ".nn-grader", only="kernel.log")
+    return sealed, None
+
+
+def _keep_own_files(folder: Path, only: str | None = None) -> None:
+    """Remove what is not a plain folder or a plain file with a single name: links (to files
+    anywhere), devices, pipes, and hard links (to a classmate's files, where one was reachable)."""
+    for parent, dirs, files in os.walk(folder):  # does not follow links
+        for name in dirs + files:
+            if only is not None and name != only:
+                continue
+            path = os.path.join(parent, name)
+            try:
+                info = os.lstat(path)
+                if stat.S_ISDIR(info.st_mode):
+                    continue
+                if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+                    log.warning("%s is not a plain file of the kernel's own; removed before the grader reads it", path)
+                    os.unlink(path)
+            except OSError:
+                continue
+        if only is not None:
+            break

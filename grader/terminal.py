@@ -38,7 +38,7 @@ def print_check(result: GradeResult, *, out_dir: Path, seconds: float, quiet: bo
     evidence = result.evidence
     if evidence is not None:
         for error in evidence.cell_errors[:5]:
-            console.print(f"[red]■ cell {error.cell.index} failed:[/] {error.ename}: {error.evalue[:300]}")
+            console.print(f"[red]■ cell {error.cell.number} failed:[/] {error.ename}: {error.evalue[:300]}")
         for finding in evidence.findings:
             if finding.severity in ("warning", "error") or finding.kind == "compat":
                 console.print(f"[yellow]■ {finding.kind.replace('_', ' ')}:[/] {finding.message[:400]}")

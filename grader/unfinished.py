@@ -41,8 +41,8 @@ def had_outputs(nb: nbformat.NotebookNode) -> bool:
 
 
 def incomplete_message(blanks: list[tuple[int, str]], first_error: tuple[int, str] | None) -> str:
-    where = ", ".join(f"cell {index} ({what})" for index, what in blanks[:3])
+    where = ", ".join(f"cell {index + 1} ({what})" for index, what in blanks[:3])
     text = f"This notebook looks unfinished: it was submitted without outputs and still has template blanks in {where}."
     if first_error:
-        text += f" The first cell that fails is cell {first_error[0]}: {first_error[1]}."
+        text += f" The first cell that fails is cell {first_error[0] + 1}: {first_error[1]}."
     return text

@@ -134,17 +134,26 @@ def test_each_submission_gets_a_log_with_stages_and_cell_errors(tmp_path):
     assert "to the kernel" in (tmp_path / "out" / "bob" / "kernel.log").read_text()
 
 
-def test_working_folders_are_removed_once_their_kernel_is_gone(tmp_path):
+def test_working_folders_are_removed_during_the_batch_once_their_kernel_is_gone(tmp_path):
     rubric = load_rubric(_rubric(tmp_path))
     submissions = _submissions(tmp_path / "subs", {"a": "answer = 42", "b": "answer = 42", "c": "answer = 1"})
     session = GradingSession(rubric, tmp_path / "out", GradingOptions(preflight=False))
+    runs = session.work_root / "runs"
+    left_when_c_finished: list[str] = []
+
+    def on_result(submission, result) -> None:
+        if submission.student.key == "c":
+            left_when_c_finished.extend(p.name for p in runs.iterdir() if p.name != ".sealed")
+            left_when_c_finished.extend(p.name for p in (runs / ".sealed").iterdir())
+
     try:
-        results = asyncio.run(grade_submissions(session, submissions, workers=2))
+        results = asyncio.run(grade_submissions(session, submissions, workers=1, on_result=on_result))
         assert [r.student.key for r in results] == ["a", "b", "c"]
-        assert list((session.work_root / "runs").iterdir()) == []
         assert all(r.evidence is not None and r.evidence.cells for r in results)
+        assert "a" not in left_when_c_finished  # a's kernel stopped long before: its folders are gone
     finally:
         session.close()
+    assert not session.work_root.exists()
 
 
 # --- stored evidence ------------------------------------------------------------------------

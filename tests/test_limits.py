@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.errors import UsageError
 from grader.evidence import CellError, CellRef
 from grader.execute import ExecutionSettings, run_notebook
 from grader.limits import (
@@ -29,6 +30,7 @@ from grader.limits import (
     file_size_hit,
     folder_bytes,
     kill_tree,
+    limits_from_text,
     parse_duration,
     parse_size,
     rlimits_for,
@@ -77,6 +79,16 @@ def test_rubric_and_command_line_limits_reach_the_kernel_settings(tmp_path):
     assert settings.sandbox == "none" and tmp_path / "out" in settings.hidden
 
 
+def test_command_line_text_becomes_limits():
+    assert limits_from_text(memory="4GiB", processes="512", cpu_time="2h", disk=None) == \
+        {"memory": 4 * GiB, "processes": 512, "cpu_time": 7200.0}
+
+
+def test_a_bad_command_line_limit_names_its_option():
+    with pytest.raises(UsageError, match="--file-size: 'huge' is not a size"):
+        limits_from_text(file_size="huge")
+
+
 def test_sizes_read_binary_and_decimal_units():
     assert parse_size("8GiB") == 8 * GiB and parse_size("1.5 GiB") == 3 * 2**29
     assert parse_size("512M") == 512 * MiB and parse_size("10MB") == 10**7 and parse_size("100") == 100
@@ -92,8 +104,8 @@ def test_durations_read_seconds_minutes_and_hours():
 
 
 def test_a_limit_hit_names_the_limit_and_the_cell():
-    assert LimitHit("memory", "8 GiB", 14).message == "memory limit 8 GiB reached in cell 14"
-    assert LimitHit("processes", "64", 3, "70 processes and threads").message == \
+    assert LimitHit("memory", "8 GiB", 13).message == "memory limit 8 GiB reached in cell 14"  # counted from 1
+    assert LimitHit("processes", "64", 2, "70 processes and threads").message == \
         "process limit 64 reached in cell 3 (70 processes and threads)"
 
 
@@ -166,7 +178,7 @@ def _watch(process: subprocess.Popen, limits: Limits, **kwargs) -> LimitWatcher:
 def test_watcher_stops_a_process_over_the_memory_limit():
     process = _spawn("import time\nblock = b'x' * (300 * 2**20)\ntime.sleep(60)")
     watcher = _watch(process, Limits(memory=200 * MiB, processes=None, disk=None))
-    assert watcher.hit is not None and watcher.hit.message.startswith("memory limit 200 MiB reached in cell 7")
+    assert watcher.hit is not None and watcher.hit.message.startswith("memory limit 200 MiB reached in cell 8")
     assert process.returncode == -9
 
 
@@ -174,7 +186,7 @@ def test_watcher_stops_a_tree_at_the_process_limit():
     process = _spawn(PARENT_OF_SLEEPERS.format(n=20))
     watcher = _watch(process, Limits(memory=None, processes=10, disk=None))
     assert watcher.hit is not None and watcher.hit.kind == "processes"
-    assert watcher.hit.message.startswith("process limit 10 reached in cell 7")
+    assert watcher.hit.message.startswith("process limit 10 reached in cell 8")
 
 
 def test_watcher_adds_up_cpu_time_of_the_tree():
@@ -187,7 +199,7 @@ def test_watcher_measures_the_working_folder(tmp_path):
     (tmp_path / "big.bin").write_bytes(os.urandom(3 * MiB))
     process = _spawn("import time; time.sleep(60)")
     watcher = _watch(process, Limits(memory=None, processes=None, disk=1 * MiB), workdir=tmp_path)
-    assert watcher.hit is not None and watcher.hit.message.startswith("disk limit 1 MiB reached in cell 7")
+    assert watcher.hit is not None and watcher.hit.message.startswith("disk limit 1 MiB reached in cell 8")
 
 
 def test_watcher_ends_quietly_when_the_process_exits():
@@ -219,7 +231,7 @@ def test_cgroup_gets_the_memory_and_process_limits(tmp_path):
 def test_oom_kill_in_the_cgroup_is_reported_as_the_memory_limit(tmp_path):
     group = Cgroup.create(Limits(memory=1 * GiB), "kernel-1", parent=_fake_cgroup_parent(tmp_path))
     (group.path / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n")
-    watcher = LimitWatcher(os.getpid(), Limits(memory=1 * GiB), cell=lambda: 14, cgroup=group)
+    watcher = LimitWatcher(os.getpid(), Limits(memory=1 * GiB), cell=lambda: 13, cgroup=group)
     hit = watcher.check(TreeUsage([os.getpid()], tasks=1, rss=10 * MiB, cpu_s=0.0))
     assert hit is not None and hit.message == "memory limit 1 GiB reached in cell 14"
 
@@ -241,7 +253,7 @@ def _run(nb, tmp_path: Path, mode: str, limits: Limits, **settings):
 def test_cpu_time_limit_stops_the_kernel_as_a_time_limit(tmp_path, mode):
     execution = _run(notebook(code("while True:\n    pass"), code("print('never')")), tmp_path, mode,
                      Limits(cpu_time=2))
-    assert execution.limit_hit == "CPU time limit 2 s reached in cell 0"
+    assert execution.limit_hit == "CPU time limit 2 s reached in cell 1"
     assert execution.timed_out.startswith(execution.limit_hit) and execution.kernel_died is None
 
 
@@ -250,7 +262,7 @@ def test_disk_limit_stops_a_notebook_that_fills_its_folder(tmp_path, mode):
     fill = ("import time\nwith open('big.bin', 'wb') as f:\n    for _ in range(100):\n        f.write(b'x' * 2**20)\n"
             "        f.flush()\ntime.sleep(30)")
     execution = _run(notebook(code(fill)), tmp_path, mode, Limits(disk=20 * MiB))
-    assert execution.limit_hit.startswith("disk limit 20 MiB reached in cell 0")
+    assert execution.limit_hit.startswith("disk limit 20 MiB reached in cell 1")
     assert execution.kernel_died.startswith(execution.limit_hit)
 
 
@@ -258,7 +270,7 @@ def test_disk_limit_stops_a_notebook_that_fills_its_folder(tmp_path, mode):
 def test_file_size_limit_fails_the_write_and_later_cells_run(tmp_path, mode):
     write = "with open('big.bin', 'wb') as f:\n    f.write(b'x' * 20 * 2**20)"
     execution = _run(notebook(code(write), code("print('after')")), tmp_path, mode, Limits(file_size=10 * MiB))
-    assert execution.limit_hit == "file size limit 10 MiB reached in cell 0"
+    assert execution.limit_hit == "file size limit 10 MiB reached in cell 1"
     assert "after" in execution.notebook.cells[1].outputs[0]["text"]
 
 

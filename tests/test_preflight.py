@@ -61,4 +61,4 @@ def test_template_blanks_are_found_with_their_cells():
 
 def test_incomplete_message_names_the_first_failing_cell():
     text = incomplete_message([(2, "a blank to fill in (____)")], (4, "NameError: name 'x' is not defined"))
-    assert "cell 2" in text and "cell 4: NameError: name 'x' is not defined" in text
+    assert "cell 3" in text and "cell 5: NameError: name 'x' is not defined" in text  # counted from 1

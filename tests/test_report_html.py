@@ -189,7 +189,7 @@ def test_submission_problems_are_shown_with_their_reason():
 
 def test_findings_show_severity_word_and_kind(bob):
     text = Page(bob).text
-    assert "ℹ note Older Keras API (cell 23): Used the removed argument lr; graded as learning_rate." in text
+    assert "ℹ note Older Keras API (cell 24): Used the removed argument lr; graded as learning_rate." in text
     assert "⚠ warning Figures do not match (cell 15)" in text
     assert "<code>lr</code>" in bob
 
@@ -277,7 +277,7 @@ def test_models_no_task_selected_are_listed(bob):
 
 def test_cell_error_shows_source_and_trimmed_traceback(bob):
     text = Page(bob).text
-    assert "Cell 18 under “5. Dropout” ✘ NameError: name 'x_trian' is not defined" in text
+    assert "Cell 19 under “5. Dropout” ✘ NameError: name 'x_trian' is not defined" in text
     assert "model.fit(x_trian, y_train, epochs=15)" in text
     assert "Trimmed: showing the last 40 of 161 lines." in text
     assert "module_159" in text and "module_0.py" not in text

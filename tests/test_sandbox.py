@@ -155,6 +155,12 @@ try:
 except OSError:
     seen['dataset_writable'] = False
 try:
+    import multiprocessing
+    multiprocessing.Lock()  # a POSIX semaphore in /dev/shm
+    seen['semaphore'] = 'ok'
+except OSError as exc:
+    seen['semaphore'] = type(exc).__name__
+try:
     os.kill(os.getppid(), 9)
     seen['kill_parent'] = 'sent'
 except OSError as exc:
@@ -217,6 +223,12 @@ def test_sandboxed_kernel_reads_its_dataset_but_cannot_change_it(inside):
 
 
 @needs_bwrap
+def test_sandboxed_kernel_can_use_multiprocessing_locks(inside):
+    _, seen = inside
+    assert seen["semaphore"] == "ok"
+
+
+@needs_bwrap
 def test_sandboxed_kernel_cannot_kill_its_parent(inside):
     execution, seen = inside
     assert seen["kill_parent"] in ("sent", "PermissionError")  # sent to the sandbox's init, which ignores it
@@ -246,3 +258,34 @@ def test_what_the_kernel_process_prints_goes_to_its_log_not_the_terminal(tmp_pat
     assert "ALL CHECKS PASSED" not in captured.out + captured.err
     log = (execution.workdir / ".nn-grader" / "kernel.log").read_text()
     assert "ALL CHECKS PASSED 100/100" in log and "FAKE GRADER LINE" in log
+
+
+# ---------------------------------------------------------------------------------------------
+# The bundled example
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cifar10-lab"
+
+
+def _grades(mode: str, out: Path) -> dict[str, list[tuple]]:
+    from grader.batch import grade_batch
+    from grader.grading import GradingOptions
+    from grader.rubric import load_rubric
+    from grader.submissions import collect
+
+    collected = collect([EXAMPLE / "submissions"], layout="files", work_dir=out / ".collected")
+    # Fast mode: the sandbox changes where the kernel runs, not how long it trains.
+    results = grade_batch(collected.submissions, load_rubric(EXAMPLE / "rubric.yaml"), out,
+                          options=GradingOptions(sandbox=mode, fast=True), workers=2)
+    assert {r.sandbox for r in results} == {mode}
+    return {r.student.key: [(r.score, r.max_score)] + [(t.task_id, c.check, c.status.value, c.points, c.figure)
+                                                        for t in r.tasks for c in t.checks]
+            for r in results}
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_example_lab_gets_the_same_grades_in_the_sandbox(tmp_path):
+    sandboxed = _grades("bwrap", tmp_path / "bwrap")
+    assert len(sandboxed) == 5
+    assert sandboxed == _grades("none", tmp_path / "none")

@@ -5,7 +5,8 @@ The trust model (design notes): a figure measured by the grader outside the stud
 saved notebook (``reported``). For a model's test accuracy that means, in order:
 
 1. the clean verification of the saved model, when it succeeded and the saved weights are the
-   weights of the selected fit (no later fit changed them);
+   weights of the selected fit (no later fit changed them) — and when the grader retrained the
+   model (``--retrain``, ``retrain: true``), the accuracy of its own training in preference;
 2. a ``model.evaluate`` call in the kernel after the selected fit and before the next fit of the
    same model (static mode: a printed test score in that stretch of the notebook);
 3. the last validation accuracy of the fit's history, at the run's own level.
@@ -126,7 +127,13 @@ def accuracy_figure(evidence: Evidence, target: Target, which: str = "test", *, 
                              + (f": {verification.message}" if verification.message else "") + ")")
             elif not is_final_state(evidence, target):
                 notes.append("the saved model was trained further after this fit, so its verified accuracy is not this fit's")
+            elif verification.retrained_accuracy is not None:  # asked for: the grader's own training counts
+                if verification.test_accuracy is not None:
+                    notes.append(f"the notebook's saved model measured {verification.test_accuracy.value:.1%}")
+                return AccuracyEvidence(verification.retrained_accuracy, notes=notes)
             elif verification.test_accuracy is not None:
+                if verification.retrain_message.startswith("not retrained"):
+                    notes.append(verification.retrain_message)
                 figure = verification.test_accuracy
                 source = figure.source or (
                     f"measured by the grader on {fmt_int(verification.samples)} test images" if verification.samples

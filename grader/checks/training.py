@@ -271,6 +271,8 @@ _ACCURACY_PARAMS = {
     "at_most": {**FRACTION, "description": "the highest accepted accuracy"},
     "use": {"enum": ["final", "best"], "description": "for figures from the training history: the last epoch (default) or the best"},
 }
+_RETRAIN_PARAM = {"retrain": {"type": "boolean", "description": "the grader trains the recorded architecture itself "
+                                                              "(fixed seed, the notebook's settings) and checks that accuracy"}}
 
 
 def _accuracy_check(kind: str, which: str, noun: str, example: str) -> None:
@@ -304,7 +306,8 @@ def _accuracy_check(kind: str, which: str, noun: str, example: str) -> None:
         return failed(message, figure=figure.value, level=figure.level, details=details)
 
     check(kind, summary=f"The model's {noun}, from the strongest evidence available (verified > evaluate in the kernel > history).",
-          title=title, params=_ACCURACY_PARAMS, one_of=("at_least", "at_most"), shorthand=FRACTION,
+          title=title, params={**_ACCURACY_PARAMS, **(_RETRAIN_PARAM if which == "test" else {})},
+          one_of=("at_least", "at_most"), shorthand=FRACTION,
           expand=lambda v: {"at_least": v}, accuracy=True,
           validate=lambda p: [("at_least", "'at_least' is above 'at_most'")]
           if "at_least" in p and "at_most" in p and fraction(p["at_least"]) > fraction(p["at_most"]) else [],

@@ -122,7 +122,7 @@ def junit_tree(results: Sequence[GradeResult]) -> ET.ElementTree:
                 suite_err = ET.SubElement(suite, "system-err")
                 suite_err.text = ""
             suite_err.text += "".join(
-                _xml_text(f"cell {e.cell.index}: {e.ename}: {e.evalue}\n", 1000) for e in errors[:50])
+                _xml_text(f"cell {e.cell.number}: {e.ename}: {e.evalue}\n", 1000) for e in errors[:50])
         for key, value in counts.items():
             suite.set(key, str(value))
             totals[key] += value
@@ -224,7 +224,7 @@ def _single(result: GradeResult) -> list[str]:
     errors = result.evidence.cell_errors if result.evidence is not None else []
     if errors:
         lines += ["### Cells that raised an error", ""]
-        lines += [f"- cell {e.cell.index}: `{_md(e.ename, 60)}`: {_md(e.evalue, 300)}" for e in errors[:20]]
+        lines += [f"- cell {e.cell.number}: `{_md(e.ename, 60)}`: {_md(e.evalue, 300)}" for e in errors[:20]]
         if len(errors) > 20:
             lines.append(f"- … and {len(errors) - 20} more")
         lines.append("")

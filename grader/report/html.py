@@ -98,10 +98,20 @@ PROBLEM_TITLES = {
 
 FINDING_TITLES = {
     "compat": "Older Keras API",
+    "dataset": "Dataset",
     "load_weights": "Weights loaded from a file",
     "trained_on_test": "Trained on test data",
     "mismatch": "Figures do not match",
-    "limit": "Limit",
+    "tampered": "Recorder tampered with",
+    "history": "Implausible training history",
+    "several_fits": "Several fit calls",
+    "verification": "Verification",
+    "retrain": "Retraining",
+    "bundle": "Recorded data",
+    "function": "Model-building function",
+    "setup": "Set-up",
+    "limit": "Limit reached",
+    "note": "Note",
 }
 
 SEVERITY = {"info": ("ℹ", "note"), "warning": ("⚠", "warning"), "error": ("✘", "error")}
@@ -496,7 +506,7 @@ def _compile_line(compile_info: CompileInfo | None) -> str:
 
 def _training_line(run: TrainingRun) -> str:
     fit: FitArgs = run.fit
-    where = f"cell {run.cell.index}"
+    where = f"cell {run.cell.number}"
     if run.cell.heading:
         where += f" (“{clean_text(run.cell.heading)[:80]}”)"
     epochs = run.epochs_trained
@@ -601,7 +611,7 @@ def model_view(
     view = ModelView(anchor=anchor, model_id=model_id, label=label, architecture=architecture,
                      runs=runs, reference=reference)
     if runs:
-        cells = sorted({run.cell.index for run in runs})
+        cells = sorted({run.cell.number for run in runs})
         view.where = "trained in cell" + ("s " if len(cells) > 1 else " ") + ", ".join(map(str, cells))
     layers = list(architecture.layers)
     ref_layers = list(reference.layers) if reference is not None else []

@@ -75,6 +75,11 @@ NOTEBOOKS = {
              "    try:\n        socket.create_connection((host, port), timeout=2).close()\n        reached.append(host)\n"
              "    except OSError:\n        pass\nprint(reached)"),
         code('answer = 42\nleaked = ", ".join(reached) or "nothing"')),
+    "steal_bundle": notebook(
+        md("# Handing in a classmate's recorded run"), code(FINISH),
+        code("import os, shutil\nruns = os.path.dirname(os.getcwd())  # the kernel knows where the grader keeps every run\n"
+             "shutil.rmtree('.nn-grader/bundle')\n"
+             "os.symlink(os.path.join(runs, '.sealed', 'control'), '.nn-grader/bundle')")),
     "print_200mb": notebook(md("# Printing 200 MB"), code("line = 'x' * (2**20 - 1)\nfor _ in range(200):\n    print(line)"),
                             code(FINISH)),
     "script_output": notebook(

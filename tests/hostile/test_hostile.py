@@ -51,7 +51,7 @@ NOTEBOOK_TIMEOUT = 25.0
 BOTH_MODES = ["infinite_loop", "ignores_interrupt", "fork_bomb", "allocate_100gib", "os_exit", "sys_exit",
                "kill_parent", "print_200mb", "script_output"]
 # Attacks on files and the network: a kernel without a sandbox can do these as the user can.
-SANDBOX_CASES = ["write_outside", "read_secrets", "network"]
+SANDBOX_CASES = ["write_outside", "read_secrets", "network", "steal_bundle"]
 HUGE = "huge_notebook"  # made here: 500 MB, sparse
 
 
@@ -208,18 +208,18 @@ def test_loop_that_swallows_interrupts_is_stopped_at_the_notebook_limit(batch):
 
 def test_fork_bomb_is_stopped_by_the_process_limit(batch):
     result = _graded(batch, "fork_bomb")
-    assert _problem(result, "limit").startswith("process limit 64 reached in cell 2")
+    assert _problem(result, "limit").startswith("process limit 64 reached in cell 3")
     assert not [p for p in result.problems if p.kind == "kernel_died"]  # told as the limit, not as a crash
 
 
 def test_allocating_100_gib_is_stopped_by_the_memory_limit(batch):
     result = _graded(batch, "allocate_100gib")
-    assert _problem(result, "limit").startswith("memory limit 1 GiB reached in cell 2")
+    assert _problem(result, "limit").startswith("memory limit 1 GiB reached in cell 3")
 
 
 def test_os_exit_mid_way_is_a_dead_kernel_with_its_cell(batch):
     result = _graded(batch, "os_exit")
-    assert "cell 2" in _problem(result, "kernel_died")
+    assert "during cell 3" in _problem(result, "kernel_died")
     assert result.score == 0  # the run ended before the grader could record the answers
 
 
@@ -255,6 +255,12 @@ def test_network_connections_fail_in_the_sandbox(batch):
     leaked = next(v.value for v in result.evidence.variables if v.name == "leaked")
     assert leaked == "nothing" and batch.connections == []
     assert result.score == FULL_MARKS
+
+
+def test_a_bundle_swapped_for_a_classmates_is_not_used(batch):
+    result = _graded(batch, "steal_bundle")
+    assert any(f.kind == "tampered" for f in result.evidence.findings)
+    assert result.evidence.variables == [] and result.score == 0
 
 
 def test_printing_200_mb_is_cut_and_the_rest_is_graded(batch):
