@@ -26,7 +26,7 @@ from common import FAST_RUBRIC, fast_notebook, write_batch  # noqa: E402
 
 def _entries(out: Path) -> dict[str, int]:
     return {p.name: (p / "evidence.json").stat().st_ino for p in (out / ".store").iterdir()
-            if p.is_dir() and not p.name.startswith(".")}
+            if p.is_dir() and len(p.name) == 64}
 
 
 def main() -> None:

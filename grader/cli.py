@@ -77,6 +77,8 @@ def _common_options(func):
 @click.option("--pattern", default=None, help="A regex with named groups (name, id, login, late) for file names of your own layout.")
 @click.option("--export", "exports", multiple=True, help="Gradebook format to write: canvas, moodle, blackboard, brightspace, gradescope, csv (repeatable).")
 @click.option("--manual", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV of human scores for manual items, merged into the results.")
+@click.option("--gradebook", "gradebook_template", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The gradebook downloaded from the LMS, to keep its rows and columns in --export.")
+@click.option("--column-id", default=None, help="The LMS's id of the assignment column (Canvas, Blackboard), so grades land in the existing column.")
 def run_command(paths: tuple[Path, ...], rubric: str, out: Path, fast: bool, workers: int | None, gpus: str | None,
                 dask_scheduler: str | None, force: bool, layout: str, pattern: str | None, exports: tuple[str, ...],
                 manual: Path | None, **common) -> None:
@@ -103,7 +105,8 @@ def run_command(paths: tuple[Path, ...], rubric: str, out: Path, fast: bool, wor
             raise
         if manual:
             results = _merge_manual(results, manual, out)
-        _write_outputs(results, out, loaded, exports=exports, junit=common["junit"], summary=common["summary"])
+        _write_outputs(results, out, loaded, exports=exports, junit=common["junit"], summary=common["summary"],
+                       gradebook_template=common["gradebook_template"], column_id=common["column_id"])
         progress.done(results, out)
         return EXIT_PASSED if all(r.all_automatic_passed for r in results) else EXIT_FAILED
 
@@ -168,7 +171,8 @@ def rubric_validate(files: tuple[Path, ...]) -> None:
 @click.option("--to", "formats", multiple=True, required=True, help="canvas, moodle, blackboard, brightspace, gradescope, csv (repeatable).")
 @click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The gradebook downloaded from the LMS, to keep its rows and columns.")
 @click.option("--title", default=None, help="Assignment title in the gradebook column.")
-def export_command(results_dir: Path, formats: tuple[str, ...], template: Path | None, title: str | None) -> None:
+@click.option("--column-id", default=None, help="The LMS's id of the assignment column (Canvas, Blackboard).")
+def export_command(results_dir: Path, formats: tuple[str, ...], template: Path | None, title: str | None, column_id: str | None) -> None:
     """Write gradebook files from the results stored in RESULTS_DIR."""
     from grader.report.exports import export_gradebook
     from grader.store import ResultStore
@@ -178,7 +182,7 @@ def export_command(results_dir: Path, formats: tuple[str, ...], template: Path |
         if not results:
             raise GraderError(f"{results_dir} holds no graded results")
         for fmt in formats:
-            path = export_gradebook(results, fmt, results_dir / "exports", template=template,
+            path = export_gradebook(results, fmt, results_dir / "exports", template=template, column_id=column_id,
                                     assignment_title=title or results[0].assignment or "Assignment")
             click.echo(f"{fmt}: {path}")
         return EXIT_PASSED
@@ -258,7 +262,7 @@ def _merge_manual(results, manual: Path, out: Path):
     return results
 
 
-def _write_outputs(results, out: Path, rubric, *, exports, junit, summary) -> None:
+def _write_outputs(results, out: Path, rubric, *, exports, junit, summary, gradebook_template=None, column_id=None) -> None:
     from grader.report.html import write_reports
 
     write_reports(results, out, references=_references(rubric))
@@ -266,7 +270,9 @@ def _write_outputs(results, out: Path, rubric, *, exports, junit, summary) -> No
         from grader.report.exports import export_gradebook
 
         for fmt in exports:
-            export_gradebook(results, fmt, out / "exports", assignment_title=getattr(rubric, "title", "") or "Assignment")
+            path = export_gradebook(results, fmt, out / "exports", template=gradebook_template, column_id=column_id,
+                                    assignment_title=getattr(rubric, "title", "") or "Assignment")
+            click.echo(f"{fmt} gradebook: {path}")
     if junit or summary:
         from grader.report.ci import write_junit, write_summary_markdown
 

@@ -97,7 +97,7 @@ class GradingSession:
             train_size = max(4 * fast.get("train_samples", 512), 2000)
             test_size = max(fast.get("test_samples", 512), 1000)
         path, self.class_names = _prepared_dataset(name, source, train_size, test_size,
-                                                   cache=self.store.store_dir / "data", target=self.work_root / "data")
+                                                   cache=self.store.store_dir / ".data", target=self.work_root / "data")
         self.datasets = {name: path}
         self.verify_data = Path(self.options.hidden_test) if self.options.hidden_test else path
         if start_verifier:
@@ -339,7 +339,8 @@ def _prepared_dataset(name: str, source: str, train_size: int | None, test_size:
     Prepared once and kept in ``cache`` (the output folder's store), keyed by what it is made
     from, so the next batch on the same folder (a re-grade after a rubric change) does not make
     it again. Data read from the Keras cache is read by Keras in a child process: the grader's
-    own process never imports TensorFlow (seconds and half a gigabyte)."""
+    own process never imports TensorFlow (seconds and half a gigabyte). The cache folder's name
+    starts with a dot: it is not an entry of the store."""
     import hashlib
     import json
     import os
@@ -366,7 +367,9 @@ def _prepared_dataset(name: str, source: str, train_size: int | None, test_size:
         meta = None
     if meta is None:
         cache.mkdir(parents=True, exist_ok=True)
-        partial = cache / f".tmp-{stored.name}-{os.getpid()}.npz"
+        # Beside the cache, where the store removes what a killed batch left (ResultStore.clean_leftovers).
+        partial = cache.parent / f".tmp-{stored.name}-{os.getpid()}.npz"
+        partial.unlink(missing_ok=True)
         if source in ("auto", "keras-cache"):
             child = ("import json, sys\nfrom pathlib import Path\nfrom grader.datasets import load_dataset\n"
                      "from grader.errors import DatasetError\nname, source, train, test, out = sys.argv[1:]\n"
@@ -388,6 +391,7 @@ def _prepared_dataset(name: str, source: str, train_size: int | None, test_size:
             data = load_dataset(name, source=source, train_size=train_size, test_size=test_size)
             data.save_npz(partial)
             meta = {"fingerprint": data.fingerprint(), "class_names": list(data.class_names)}
+        os.chmod(partial, 0o444)  # shared by the batches' kernels through links: nobody writes it
         os.replace(partial, data_path)
         meta_path.write_text(json.dumps(meta))
     path = target / f"{name}-{meta['fingerprint']}.npz"

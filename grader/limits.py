@@ -36,9 +36,13 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import json
 import os
 import re
+import select
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -51,6 +55,7 @@ __all__ = [
     "LimitWatcher",
     "Limits",
     "TreeUsage",
+    "WatcherProcess",
     "file_size_hit",
     "format_duration",
     "format_size",
@@ -69,6 +74,9 @@ KiB, MiB, GiB = 2**10, 2**20, 2**30
 POLL_INTERVAL_S = 0.2
 # The working folder is walked less often: a folder with many files costs more to measure.
 DISK_INTERVAL_S = 1.0
+# Resident memory of all but the largest process below which shared pages are not worth
+# measuring (bwrap's own processes, a keeper): the sum is then close enough.
+SHARED_SLACK = 64 * MiB
 # RLIMIT_CPU sits this far above the watcher's limit: the watcher, which knows the cell and adds
 # up every process, should be the one to stop a notebook; the rlimit only catches what it misses.
 CPU_RLIMIT_MARGIN_S = 5
@@ -301,6 +309,7 @@ class TreeUsage:
     tasks: int  # processes and threads
     rss: int  # bytes, resident memory added up (shared pages counted in each process)
     cpu_s: float  # user + system CPU seconds, live processes only
+    largest: int = 0  # bytes, the resident memory of the largest process
 
 
 def _pids() -> list[int]:
@@ -344,6 +353,7 @@ def tree_usage(root: int) -> TreeUsage:
         tasks=sum(table[pid][2] for pid in found),
         rss=sum(table[pid][3] for pid in found) * _PAGE,
         cpu_s=sum(table[pid][4] for pid in found) / _TICKS,
+        largest=max((table[pid][3] for pid in found), default=0) * _PAGE,
     )
 
 
@@ -542,18 +552,20 @@ def _raise_priority() -> None:
 class LimitWatcher(threading.Thread):
     """Watches one kernel's process tree and stops it at the first limit it reaches.
 
-    A thread, not an asyncio task: it must keep its pace while the event loop is busy with a
-    flood of output, and it kills with plain signals. ``cell`` tells which cell is running.
-    Where it may (as root), it runs at a real-time priority: a fork bomb of a root kernel, which
-    ``RLIMIT_NPROC`` does not bind, would otherwise starve it of CPU time.
+    The loop of :class:`WatcherProcess`, which runs it in a process of its own; as a thread it
+    serves tests and tools. It kills with plain signals. ``cell`` tells which cell is running;
+    ``report`` hears of a hit before the kill. Where it may (as root), it runs at a real-time
+    priority: a fork bomb of a root kernel, which ``RLIMIT_NPROC`` does not bind, would
+    otherwise starve it of CPU time.
     """
 
     def __init__(self, root: int, limits: Limits, *, workdir: Path | None = None, cell: Callable[[], int] = lambda: -1,
                  pgid: int | None = None, cgroup: Cgroup | None = None, interval: float = POLL_INTERVAL_S,
-                 disk_interval: float = DISK_INTERVAL_S):
+                 disk_interval: float = DISK_INTERVAL_S, report: Callable[[LimitHit], None] | None = None,
+                 parent: int | None = None):
         super().__init__(name=f"limits-{root}", daemon=True)
         self.root, self.limits, self.workdir, self.cell = root, limits, workdir, cell
-        self.pgid, self.cgroup = pgid, cgroup
+        self.pgid, self.cgroup, self.report, self.parent = pgid, cgroup, report, parent
         self.interval, self.disk_interval = interval, disk_interval
         self.hit: LimitHit | None = None
         self.peak_memory = 0
@@ -561,6 +573,8 @@ class LimitWatcher(threading.Thread):
         self._stop_event = threading.Event()
         self._cpu_of_gone = 0.0  # CPU time of processes that have exited
         self._cpu_seen: dict[int, float] = {}
+        self._pss: tuple[float, int] = (float("-inf"), 0)
+        self._pss_thread: threading.Thread | None = None
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -570,6 +584,8 @@ class LimitWatcher(threading.Thread):
         next_disk = 0.0
         while not self._stop_event.is_set():
             started = time.monotonic()
+            if self.parent is not None and os.getppid() != self.parent:
+                return  # the grader is gone
             try:
                 usage = tree_usage(self.root)
                 if not usage.pids:
@@ -583,6 +599,8 @@ class LimitWatcher(threading.Thread):
                                        f"{format_size(used)} in the working folder")
                 if hit is not None:
                     self.hit = hit
+                    if self.report is not None:
+                        self.report(hit)
                     kill_tree(self.root, self.pgid)
                     return
             except Exception:  # a watcher bug must not take the grader down; the wall-time limits remain
@@ -605,17 +623,37 @@ class LimitWatcher(threading.Thread):
             return LimitHit("processes", f"{limits.processes:,}", self.cell(),
                             f"{usage.tasks:,} processes and threads")
         if limits.memory is not None:
-            used = usage.rss
-            if used > limits.memory and len(usage.pids) > 1:
-                used = proportional_memory(usage.pids) or used
-            self.peak_memory = max(self.peak_memory, used)
-            if used > limits.memory:
-                return LimitHit("memory", format_size(limits.memory), self.cell(), f"{format_size(used)} in use")
+            used: int | None = usage.rss
+            if usage.rss > limits.memory and usage.rss - usage.largest > SHARED_SLACK:
+                used = self._proportional(usage.pids)  # forked children: count shared pages once
+            if used is not None:
+                self.peak_memory = max(self.peak_memory, used)
+                if used > limits.memory:
+                    return LimitHit("memory", format_size(limits.memory), self.cell(), f"{format_size(used)} in use")
         if limits.cpu_time is not None:
             cpu = self._cpu_total(usage)
             if cpu > limits.cpu_time:
                 return LimitHit("cpu_time", format_duration(limits.cpu_time), self.cell())
         return None
+
+    def _proportional(self, pids: list[int]) -> int | None:
+        """The tree's proportional memory, measured in a helper thread; None until a recent
+        measurement is there.
+
+        Reading ``smaps_rollup`` waits for each process's memory map, which a process holds
+        while it forks; a fork bomb's copies, starved of CPU, may hold theirs for seconds. The
+        watcher must not wait with them: the process limit stops a bomb meanwhile.
+        """
+        now = time.monotonic()
+        if self._pss_thread is None or not self._pss_thread.is_alive():
+            def measure(pids: list[int] = list(pids)) -> None:
+                self._pss = (time.monotonic(), proportional_memory(pids))
+
+            self._pss_thread = threading.Thread(target=measure, daemon=True)
+            self._pss_thread.start()
+            self._pss_thread.join(timeout=0.1)  # usually quick: a few processes, nobody forking
+        measured_at, value = self._pss
+        return value if now - measured_at < 2 * self.interval + 0.1 else None
 
     def _cpu_total(self, usage: TreeUsage) -> float:
         # Per-process CPU time vanishes with the process: keep what exited processes had used,
@@ -631,3 +669,64 @@ class LimitWatcher(threading.Thread):
         self._cpu_seen = current
         return self._cpu_of_gone + sum(current.values())
 
+
+class WatcherProcess:
+    """A :class:`LimitWatcher` in a process of its own, for one kernel.
+
+    Not a thread of the grader: a thread needs the grader's GIL, which the grader's main thread
+    may hold while a fork bomb starves it of CPU, and then the watcher stalls for seconds while
+    the bomb grows into the thousands. The process reports a hit as one JSON line before it
+    kills; the grader names the cell (``cell``) when it reads the line, which is when the
+    kernel's death reaches it, in the same cell.
+    """
+
+    def __init__(self, root: int, limits: Limits, *, workdir: Path | None = None, pgid: int | None = None,
+                 cgroup: Cgroup | None = None, cell: Callable[[], int] = lambda: -1):
+        self.cell = cell
+        self._hit: LimitHit | None = None
+        config = {"root": root, "limits": dataclasses.asdict(limits), "pgid": pgid, "parent": os.getpid(),
+                  "workdir": str(workdir) if workdir else None, "cgroup": str(cgroup.path) if cgroup else None}
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen([sys.executable, "-m", "grader.limits", json.dumps(config)],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, close_fds=True,
+                                        start_new_session=True)  # Ctrl-C stops the grader, which stops it
+
+    @property
+    def hit(self) -> LimitHit | None:
+        if self._hit is None and self.process.stdout is not None:
+            ready, _, _ = select.select([self.process.stdout], [], [], 0)
+            if ready:
+                line = self.process.stdout.readline()
+                try:
+                    found = json.loads(line)
+                    self._hit = LimitHit(found["kind"], found["limit"], self.cell(), found.get("detail", ""))
+                except (ValueError, KeyError, TypeError):
+                    pass
+        return self._hit
+
+    def stop(self) -> None:
+        self.hit  # keep a hit reported just before the stop
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def _watch(config_json: str) -> None:
+    """``python -m grader.limits CONFIG``: watch one kernel until it is gone (WatcherProcess)."""
+    config = json.loads(config_json)
+    cgroup = Cgroup(Path(config["cgroup"])) if config.get("cgroup") else None
+
+    def report(hit: LimitHit) -> None:
+        print(json.dumps({"kind": hit.kind, "limit": hit.limit, "detail": hit.detail}), flush=True)
+
+    watcher = LimitWatcher(config["root"], Limits(**config["limits"]), pgid=config.get("pgid"), cgroup=cgroup,
+                           workdir=Path(config["workdir"]) if config.get("workdir") else None,
+                           report=report, parent=config.get("parent"))
+    watcher.run()  # in this process's only thread
+
+
+if __name__ == "__main__":
+    _watch(sys.argv[1])

@@ -56,7 +56,7 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
 from grader.errors import SandboxUnavailable
-from grader.limits import Cgroup, LimitHit, LimitWatcher, Limits, format_duration, kill_tree, rlimits_for, tasks_of_user
+from grader.limits import Cgroup, LimitHit, Limits, WatcherProcess, format_duration, kill_tree, rlimits_for, tasks_of_user
 
 if TYPE_CHECKING:
     from grader.execute import ExecutionSettings
@@ -328,7 +328,7 @@ class IsolatedKernelManager(AsyncKernelManager):
     limits: Limits = Limits()
     launch_config: dict[str, Any] = {}
     cgroup: Cgroup | None = None
-    watcher: LimitWatcher | None = None
+    watcher: WatcherProcess | None = None
     runtime_dir: Path | None = None
     kernel_uid: int | None = None  # the kernel's own user, when the grader runs as root
     current_cell: Callable[[], int] = staticmethod(lambda: -1)  # type: ignore[assignment]
@@ -354,10 +354,9 @@ class IsolatedKernelManager(AsyncKernelManager):
         provisioner = self.provisioner
         pid = getattr(provisioner, "pid", None)
         if pid and sys.platform == "linux":
-            self.watcher = LimitWatcher(pid, self.limits, workdir=self.spec.workdir if self.spec else None,
-                                        cell=lambda: self.current_cell(), pgid=getattr(provisioner, "pgid", None),
-                                        cgroup=self.cgroup)
-            self.watcher.start()
+            self.watcher = WatcherProcess(pid, self.limits, workdir=self.spec.workdir if self.spec else None,
+                                          cell=lambda: self.current_cell(), pgid=getattr(provisioner, "pgid", None),
+                                          cgroup=self.cgroup)
 
     def stop_now(self) -> None:
         """Kill every process of the kernel at once (its results are written by then): nothing

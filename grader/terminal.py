@@ -20,7 +20,8 @@ _WORD = {Status.PASSED: "passed", Status.FAILED: "FAILED", Status.NOT_ASSESSED: 
 
 def print_check(result: GradeResult, *, out_dir: Path, seconds: float, quiet: bool = False, console: Console | None = None) -> None:
     console = console or Console(highlight=False)
-    auto = [c for c in result.checks if c.status is not Status.MANUAL]
+    skipped = sum(1 for c in result.checks if c.skipped_by_fast_mode)
+    auto = [c for c in result.checks if c.status is not Status.MANUAL and not c.skipped_by_fast_mode]
     passed = sum(1 for c in auto if c.status is Status.PASSED)
     if quiet:
         console.print(f"{Path(result.path).name}: {passed}/{len(auto)} checks passed, "
@@ -62,6 +63,8 @@ def print_check(result: GradeResult, *, out_dir: Path, seconds: float, quiet: bo
         console.print(table)
     console.print()
     verdict = "all automatic checks passed" if result.all_automatic_passed else f"{passed} of {len(auto)} automatic checks passed"
+    if skipped:
+        verdict += f" ({skipped} accuracy check{'s' if skipped != 1 else ''} left for a full run)"
     pass_note = f" (pass mark {result.pass_mark:g})" if result.pass_mark is not None else ""
     console.print(Text.assemble(("Score ", "bold"), (f"{result.score:g}/{result.max_score:g}", "bold"), pass_note,
                                 f" · {verdict} · {seconds:.0f} s"))

@@ -214,3 +214,43 @@ def test_nothing_is_pending_when_every_submission_has_stored_evidence(tmp_path):
         assert len(pending_executions(session, submissions)) == 2
     finally:
         session.close()
+
+
+_PREPARE_FROM_KERAS_CACHE = r"""
+import sys
+from pathlib import Path
+from grader.errors import DatasetError
+from grader.grading import _prepared_dataset
+try:
+    _prepared_dataset("cifar10", "auto", None, None, cache=Path(sys.argv[1]) / "cache", target=Path(sys.argv[1]) / "data")
+except DatasetError as exc:
+    print("DatasetError:", exc)
+print("keras imported:", "keras" in sys.modules or "tensorflow" in sys.modules)
+"""
+
+
+def test_data_from_the_keras_cache_is_read_outside_the_graders_process(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "keras" / "datasets" / "cifar-10-batches-py").mkdir(parents=True)  # present, but not readable data
+    env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras"), PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    done = subprocess.run([sys.executable, "-c", _PREPARE_FROM_KERAS_CACHE, str(tmp_path)], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert "DatasetError: cifar10 could not be read from the Keras cache" in done.stdout
+    assert "keras imported: False" in done.stdout
+
+
+def test_prepared_data_is_kept_for_the_next_batch(tmp_path):
+    path = _rubric(tmp_path, extra="dataset: cifar10\ndata_source: synthetic\n")
+    cache = tmp_path / "out" / ".store" / ".data"
+    seen = []
+    for _ in range(2):
+        session = GradingSession(load_rubric(path), tmp_path / "out", GradingOptions(fast=True))
+        try:
+            session.prepare_data(start_verifier=False)
+            assert session.datasets["cifar10"].is_file()
+            seen.append([(p.name, p.stat().st_ino) for p in cache.glob("*.npz")])
+        finally:
+            session.close()
+    assert len(seen[0]) == 1 and seen[1] == seen[0]  # made once, not written again

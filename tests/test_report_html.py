@@ -190,7 +190,7 @@ def test_submission_problems_are_shown_with_their_reason():
 def test_findings_show_severity_word_and_kind(bob):
     text = Page(bob).text
     assert "ℹ note Older Keras API (cell 24): Used the removed argument lr; graded as learning_rate." in text
-    assert "⚠ warning Figures do not match (cell 15)" in text
+    assert "⚠ warning Figures do not match (cell 16)" in text
     assert "<code>lr</code>" in bob
 
 

@@ -151,7 +151,7 @@ def _run_check(ctx: CheckContext, item: Check) -> CheckResult:
     if kind.needs_model and ctx.target is None:
         outcome = not_assessed("No model matched this task's selector, so this check could not be made.")
     elif kind.accuracy and ctx.fast_mode:
-        outcome = not_assessed(FAST_MODE)
+        outcome = not_assessed(FAST_MODE, details={"reason": "fast_mode"})
     else:
         try:
             outcome = kind.evaluate(ctx, item.params)

@@ -295,6 +295,8 @@ def _accuracy_check(kind: str, which: str, noun: str, example: str) -> None:
         ok = range_ok(figure.value, expect)
         said = f"{noun.capitalize()} {fmt_pct(figure.value)} ({figure.level.label}: {figure.source})"
         details = {"source": figure.source, **notes}
+        if "at_least" in expect:  # the report draws it on the learning curve
+            details["threshold"] = expect["at_least"]
         if ok:
             return passed(f"{said}; this task asks for {range_words(expect, fmt_pct)}.", figure=figure.value,
                           level=figure.level, details=details)
@@ -398,7 +400,7 @@ def compare_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     if other is None:
         return not_assessed(f"Cannot compare: task '{p['task']}' found no model.")
     if "accuracy" in p and ctx.fast_mode:
-        return not_assessed(FAST_MODE)
+        return not_assessed(FAST_MODE, details={"reason": "fast_mode"})
     problems: list[str] = []
     facts: list[str] = []
     levels: list[Level] = []
