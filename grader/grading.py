@@ -183,6 +183,11 @@ class GradingSession:
         except OSError as exc:
             started.problem = SubmissionProblem("invalid_notebook", f"the file could not be read: {exc.strerror or exc}")
             return started
+        if not self.options.static:
+            from grader.static import static_evidence
+
+            # What the submitted file shows, read before the grader's run replaces its outputs.
+            started.saved = static_evidence(started.nb, str(submission.path))
         started.blanks = placeholders(started.nb)
         started.had_outputs = had_outputs(started.nb)
         settings = self.settings()
@@ -258,6 +263,8 @@ class GradingSession:
                 started.lap("verify")
             await asyncio.get_running_loop().run_in_executor(None, self._integrity, evidence)
             started.lap("integrity checks")
+            if started.saved is not None:
+                fall_back_to_saved_outputs(evidence, started.saved)
             self.store.save_evidence(started.key, evidence, execution.bundle_dir)
             started.lap("store evidence")
         _problems_from(evidence, result, started)
@@ -416,6 +423,7 @@ class _Started:
     cached: bool = False
     blanks: list[tuple[int, str]] = field(default_factory=list)
     had_outputs: bool = True
+    saved: Evidence | None = None  # parsed from the outputs saved in the submitted file
     workdir: Path | None = None  # the kernel's working folder, when it was executed
     on_executed: Callable[[], None] | None = None  # called when the notebook has run, before verification
     # Seconds per stage, in order ("load", "kernel start", "execute", ...): the submission's log.
@@ -426,6 +434,24 @@ class _Started:
         now = time.perf_counter()
         self.timings[stage] = self.timings.get(stage, 0.0) + now - (self._mark or self.began)
         self._mark = now
+
+
+def fall_back_to_saved_outputs(evidence: Evidence, saved: Evidence) -> None:
+    """A notebook that no longer runs (removed APIs, missing data, a broken environment) still
+    shows in its saved outputs what the student built and trained. When the grader's own run
+    trained nothing, those figures are used, at level ``reported``, and the report says so; a
+    check that demands ``min_level: executed`` or ``verified`` still refuses them."""
+    if evidence.runs or not saved.runs:
+        return
+    evidence.runs = list(saved.runs)
+    evidence.evaluations.extend(saved.evaluations)
+    evidence.models.extend(snap for snap in saved.models if snap.model_id not in {m.model_id for m in evidence.models})
+    first = evidence.cell_errors[0] if evidence.cell_errors else None
+    why = f" (the first failing cell is cell {first.cell.number}: {first.ename})" if first else ""
+    evidence.findings.append(Finding(
+        "saved_outputs", f"The notebook trained no model when the grader ran it{why}. The {len(saved.runs)} training "
+        "run(s) below come from the outputs saved in the submitted file: level 'reported', which the student "
+        "could have edited.", severity="warning"))
 
 
 def _problems_from(evidence: Evidence, result: GradeResult, started: _Started) -> None:

@@ -223,13 +223,14 @@ def limits_from_text(**values: str | int | float | None) -> dict[str, Any]:
     return parsed
 
 
-def format_size(size: int | None) -> str:
+def format_size(size: int | None, digits: int = 1) -> str:
     """``8 GiB``, ``1.5 GiB``, ``200 MiB``; ``unlimited`` for None."""
     if size is None:
         return "unlimited"
     for unit, factor in (("TiB", 2**40), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
         if size >= factor:
-            return f"{size / factor:.1f}".removesuffix(".0") + f" {unit}"
+            text = f"{size / factor:.{digits}f}".rstrip("0").removesuffix(".")
+            return f"{text} {unit}"
     return f"{size} bytes"
 
 
@@ -596,7 +597,7 @@ class LimitWatcher(threading.Thread):
                     used = folder_bytes(self.workdir)
                     if used > self.limits.disk:
                         hit = LimitHit("disk", format_size(self.limits.disk), self.cell(),
-                                       f"{format_size(used)} in the working folder")
+                                       f"{format_size(used, 2)} in the working folder")
                 if hit is not None:
                     self.hit = hit
                     if self.report is not None:
@@ -629,7 +630,7 @@ class LimitWatcher(threading.Thread):
             if used is not None:
                 self.peak_memory = max(self.peak_memory, used)
                 if used > limits.memory:
-                    return LimitHit("memory", format_size(limits.memory), self.cell(), f"{format_size(used)} in use")
+                    return LimitHit("memory", format_size(limits.memory), self.cell(), f"{format_size(used, 2)} in use")
         if limits.cpu_time is not None:
             cpu = self._cpu_total(usage)
             if cpu > limits.cpu_time:
