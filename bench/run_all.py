@@ -174,35 +174,33 @@ def memory(report: Report, count: int) -> None:
                f"({data['count'] / data['seconds']:.2f}/s)")
 
 
+BEGIN, END = "<!-- bench/run_all.py: begin -->", "<!-- bench/run_all.py: end -->"
+
+
 def write_markdown(report: Report, path: Path, header: dict) -> None:
+    """Put the table between the two markers of ``path`` (made if missing); the text around
+    them — the discussion of the figures — stays as written."""
     lines = [
-        "# Performance",
-        "",
-        "Measured by `python bench/run_all.py` (every figure below comes from one run of it; re-run it",
-        "to check). Times are wall-clock seconds of real commands: `grade` as an instructor runs it",
-        "(process start, rubric, data, kernels, verification, checks, reports), plain nbclient",
-        "executing the same notebooks (`bench/bare_nbclient.py`), and nbgrader's `autograde`",
-        "(`bench/bench_nbgrader.py`, installed in its own environment). The machine is shared by",
-        "several people: the load average before→after each command is given; figures taken at a",
-        "load above the core count are slower than on an idle machine, and ratios are affected less",
-        "than absolute times but still are.",
-        "",
+        BEGIN,
         f"- date: {header['date']}",
         f"- machine: {header['machine']}",
-        f"- load average at the start: {header['load']:.2f} (the run waited for < {header['max_load']})",
+        f"- load average at the start: {header['load']:.2f} (the run waits up to {header['wait']:.0f} s for < {header['max_load']})",
         f"- whole run: {header['seconds']:.0f} s",
         "",
-        "| measurement | measured | target | verdict | load |",
+        "| measurement | measured | target | verdict | load before→after |",
         "|---|---|---|---|---|",
     ]
     lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in report.rows]
     if report.notes:
         lines += ["", "Notes from the run:", ""] + [f"- {n}" for n in report.notes]
+    lines.append(END)
+    table = "\n".join(lines)
+    text = path.read_text() if path.exists() else "# Performance\n\n" + BEGIN + "\n" + END + "\n"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + table + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + table + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = "\n".join(lines) + "\n"
-    extra = path.with_name(path.stem + ".notes.md")
-    if extra.exists():  # the discussion of the figures, written by hand
-        text += "\n" + extra.read_text()
     path.write_text(text)
 
 
@@ -247,6 +245,7 @@ def main() -> None:
         cpu = platform.processor() or platform.machine()
         write_markdown(report, args.write, {
             "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "load": start_load, "max_load": args.max_load,
+            "wait": args.wait,
             "seconds": seconds, "machine": f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
                                           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"})
         print(f"written: {args.write}")

@@ -26,6 +26,8 @@ import asyncio
 import os
 import shutil
 import subprocess
+import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -215,18 +217,24 @@ async def grade_submissions(
                 slots.put_nowait(slot)
 
         try:
-            started = await _start(session, submission, envs[slot % len(envs)])
-            started.on_executed = release
             try:
-                await running.acquire()
-                held["running"] = True
-                if on_start:
-                    on_start(submission)
-                result = await session.finish(started)
-            except asyncio.CancelledError:
-                if started.prepared is not None:
-                    shutdown_in_background(started.prepared)
-                raise
+                started = await _start(session, submission, envs[slot % len(envs)])
+            except Exception as exc:  # the kernel could not be started at all: this submission only
+                started = _Started(submission, time.perf_counter())
+                result = failed_result(session, submission, f"its kernel could not be started: {type(exc).__name__}: {exc}",
+                                       traceback.format_exc()[-4000:])
+            else:
+                started.on_executed = release
+                try:
+                    await running.acquire()
+                    held["running"] = True
+                    if on_start:
+                        on_start(submission)
+                    result = await session.finish(started)
+                except asyncio.CancelledError:
+                    if started.prepared is not None:
+                        shutdown_in_background(started.prepared)
+                    raise
         finally:
             release()
         session.store.save_result(result)

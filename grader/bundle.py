@@ -70,6 +70,7 @@ class _Reader:
         self.started: dict[int, dict[str, Any]] = {}
         self.epochs: dict[int, dict[str, list[float]]] = {}
         self.finished: set[int] = set()
+        self.repeated: set[int] = set()
         self.bad_lines: list[str] = []
         self.seen_findings: set[tuple[str, str]] = set()
         self.ended = False
@@ -132,8 +133,13 @@ class _Reader:
             error=from_json(str | None, event.get("error")),
             fast_mode=bool(event.get("fast_mode")),
         )
+        digest = event.get("weights_sha256")
+        if run.weights_file and isinstance(digest, str) and len(digest) == 64:
+            run.weights_sha256 = digest
         if not run.history and index in self.epochs:
             run.history = self.epochs[index]
+        if index in self.finished:
+            self.repeated.add(index)
         self.finished.add(index)
         self.evidence.runs.append(run)
 
@@ -238,6 +244,20 @@ class _Reader:
                 error="training did not finish (the kernel died or the run was stopped)",
                 fast_mode=evidence.fast_mode,
             ))
+        # A fit recorded twice, or one that never started, has records the recorder did not write.
+        # Which record is the recorder's cannot be told (a forged one may come first): none is
+        # verified. No verified figure is what a forger gets.
+        suspect = self.repeated | (self.finished - set(self.started))
+        for run in evidence.runs:
+            if run.index in suspect:
+                run.weights_file = run.weights_sha256 = None
+        if suspect:
+            fits = ", ".join(f"#{i + 1}" for i in sorted(suspect))
+            evidence.findings.append(Finding(
+                "tampered", f"the grader's log holds records of fit {fits} that its recorder did not write (a fit "
+                            "recorded twice, or one that never started): something in the notebook wrote to the "
+                            "grader's files. Those fits are not verified, and the notebook's own figures are in doubt",
+                severity="error"))
         evidence.runs.sort(key=lambda run: run.index)
         evidence.evaluations.sort(key=lambda ev: ev.index)
         by_model = {snap.model_id: snap.variable for snap in evidence.models if snap.variable}

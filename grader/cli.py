@@ -383,11 +383,13 @@ class _Progress:
             timed = sorted((r for r in results if r.duration_s), key=lambda r: r.duration_s, reverse=True)
             if len(timed) > 1:
                 slow = Table(title=f"Slowest {min(self.SLOWEST, len(timed))}", box=None)
-                for column in ("student", "seconds", "status", "log"):
+                for column in ("student", "seconds", "status", "first problem"):
                     slow.add_column(column, justify="right" if column == "seconds" else "left")
                 for r in timed[: self.SLOWEST]:
-                    slow.add_row(r.student.key, f"{r.duration_s:.1f}", _status(r), str(out / r.student.key / "grading.log"))
+                    first = r.problems[0].message if r.problems else ""
+                    slow.add_row(r.student.key, f"{r.duration_s:.1f}", _status(r), first[:60] + ("…" if len(first) > 60 else ""))
                 bar.console.print(slow)
+            bar.console.print(f"what happened to each submission: {out}/<student>/grading.log")
         click.echo(f"graded {len(results)} submission(s) in {elapsed:.0f} s; {failed} could not be graded; "
                    f"reports: {out / 'index.html'}")
 

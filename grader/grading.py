@@ -30,7 +30,7 @@ from grader.datasets import load_dataset
 from grader.errors import BundleError, DatasetError, NotebookError
 from grader.evidence import Evidence, Finding
 from grader.execute import Execution, ExecutionSettings, PreparedRun, prepare, run
-from grader.integrity import attach_weight_hashes, integrity_findings, load_test_images
+from grader.integrity import integrity_findings, load_test_images
 from grader.limits import Limits
 from grader.notebook import load_notebook, load_notes
 from grader.preflight import install_hint
@@ -206,7 +206,13 @@ class GradingSession:
         workdir = self.work_root / "runs" / submission.student.key
         settings.env.update(env or {})
         started.workdir = workdir
-        started.prepared = await prepare(started.nb, workdir, settings)
+        try:
+            started.prepared = await prepare(started.nb, workdir, settings)
+        except Exception as exc:  # e.g. "Kernel died before replying to kernel_info" under load
+            started.problem = SubmissionProblem(
+                "kernel_died", f"the kernel for this notebook did not start: {type(exc).__name__}: {exc}. "
+                "Nothing of the notebook ran; run the same command again to retry it.")
+            return started
         started.lap("kernel start")
         return started
 
@@ -287,7 +293,6 @@ class GradingSession:
             evidence.findings.append(Finding("limit", execution.limit_hit, severity="error"))
         if execution.tampered:
             evidence.findings.append(Finding("tampered", execution.tampered, severity="error"))
-        attach_weight_hashes(evidence, execution.bundle_dir)
         for run_ in evidence.runs:  # weights paths become absolute for the verifier
             if run_.weights_file:
                 run_.weights_file = str(execution.bundle_dir / run_.weights_file)

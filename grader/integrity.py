@@ -22,7 +22,7 @@ evidence alone (and the grader's own test images):
   far from the verified test accuracy).
 * ``retrain``: the saved model far better than the grader's retraining of its architecture.
 * ``tampered``: the recorder's log holds a fit twice, or a fit that never started: lines the
-  notebook wrote (see :func:`attach_weight_hashes`).
+  notebook wrote (the bundle reader finds those).
 
 Weights loaded from files (``load_weights``, ``load_model``) are recorded in the kernel as they
 happen, with their cell, and reach the report as they are.
@@ -34,14 +34,13 @@ Example::
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from pathlib import Path
 
 from grader.evidence import Evidence, Finding, TrainingRun, history_values
 
-__all__ = ["HISTORY_TOLERANCE", "RETRAIN_TOLERANCE", "TestImages", "attach_weight_hashes", "integrity_findings",
+__all__ = ["HISTORY_TOLERANCE", "RETRAIN_TOLERANCE", "TestImages", "integrity_findings",
            "load_test_images"]
 
 # Final validation accuracy and verified test accuracy of an honest run rarely differ by more:
@@ -100,54 +99,6 @@ def load_test_images(npz: Path) -> TestImages | None:
                 return None
             _CACHE[key] = TestImages(x_test)
         return _CACHE[key]
-
-
-def attach_weight_hashes(evidence: Evidence, bundle_dir: Path) -> None:
-    """Give each run the SHA-256 the recorder noted when it saved the run's model file; take the
-    model file away from fits the log records twice or never started (lines the notebook wrote,
-    not the recorder), with a ``tampered`` finding.
-
-    The verifier refuses a model file whose bytes no longer have that hash. The bundle reader
-    does not keep the field, so the log is read here a second time, for these facts only.
-    """
-    log = Path(bundle_dir) / "events.jsonl"
-    try:
-        if log.is_symlink() or not log.is_file() or log.stat().st_size > _LOG_LIMIT:
-            return
-        lines = log.read_bytes().splitlines()
-    except OSError:
-        return
-    hashes: dict[int, str | None] = {}
-    started: set[int] = set()
-    repeated: set[int] = set()
-    for raw in lines:
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            continue  # the bundle reader reports malformed lines
-        if not isinstance(event, dict) or not isinstance(event.get("index"), int):
-            continue
-        if event.get("event") == "fit_start":
-            started.add(event["index"])
-        if event.get("event") != "fit":
-            continue
-        index, sha = event["index"], event.get("weights_sha256")
-        if index in hashes:
-            repeated.add(index)
-        hashes[index] = sha if isinstance(sha, str) and len(sha) == 64 else None
-    # Which of two records of one fit is the recorder's cannot be told (a forged one may come
-    # first): neither is verified. No verified figure is what a forger gets.
-    suspect = repeated | (set(hashes) - started)
-    for run in evidence.runs:
-        run.weights_sha256 = hashes.get(run.index)
-        if run.index in suspect:
-            run.weights_file = None
-    if suspect:
-        fits = ", ".join(f"#{i + 1}" for i in sorted(suspect))
-        evidence.findings.append(Finding(
-            "tampered", f"the grader's log holds records of fit {fits} that its recorder did not write (a fit "
-                        f"recorded twice, or one that never started): something in the notebook wrote to the grader's "
-                        "files. Those fits are not verified, and the notebook's own figures are in doubt", severity="error"))
 
 
 def integrity_findings(evidence: Evidence, *, test_images: TestImages | None = None) -> list[Finding]:

@@ -10,8 +10,9 @@ How each limit is enforced, and why that way:
 * **memory**: an address-space limit (``RLIMIT_AS``) breaks TensorFlow, which reserves far more
   address space than it uses. Where the grader may create a cgroup v2 with the memory controller
   (see :class:`Cgroup`), the kernel runs in one with ``memory.max``; everywhere else a
-  :class:`LimitWatcher` adds up the resident memory of the kernel's processes several times a
-  second and stops them all once the sum is over the limit.
+  :class:`LimitWatcher`, in a process of its own (:class:`WatcherProcess`), adds up the resident
+  memory of the kernel's processes five times a second and stops them all once the sum is over
+  the limit (shared pages of forked children counted once).
 * **processes** (fork bombs): ``RLIMIT_NPROC`` makes ``fork`` fail past the limit; it counts
   processes and threads of a user, which is why :mod:`grader.sandbox` gives the kernel a user of
   its own where it can. The watcher counts the kernel's tasks too and stops the kernel when they
@@ -647,10 +648,10 @@ class LimitWatcher(threading.Thread):
         """
         now = time.monotonic()
         if self._pss_thread is None or not self._pss_thread.is_alive():
-            def measure(pids: list[int] = list(pids)) -> None:
+            def measure(pids: list[int]) -> None:
                 self._pss = (time.monotonic(), proportional_memory(pids))
 
-            self._pss_thread = threading.Thread(target=measure, daemon=True)
+            self._pss_thread = threading.Thread(target=measure, args=(list(pids),), daemon=True)
             self._pss_thread.start()
             self._pss_thread.join(timeout=0.1)  # usually quick: a few processes, nobody forking
         measured_at, value = self._pss
@@ -707,12 +708,15 @@ class WatcherProcess:
         return self._hit
 
     def stop(self) -> None:
-        self.hit  # keep a hit reported just before the stop
+        """End the watcher (again is fine); a hit it reported before stays readable."""
+        if self.process.stdout is None:
+            return
+        _ = self.hit  # read it now: the pipe closes below
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        self.process.stdout.close()
+        self.process.stdout = None
 
 
 def _watch(config_json: str) -> None:

@@ -232,7 +232,7 @@ def retrain(run: TrainingRun, data: Dataset, *, seed: int = DEFAULT_SEED, epochs
         return outcome("error", f"the architecture could not be rebuilt from its saved configuration: "
                                 f"{type(exc).__name__}: {str(exc)[:300]}")
     try:
-        optimizer, optimizer_words = _optimizer(keras, run, notes)
+        optimizer, optimizer_words = _optimizer(keras, run)
         loss, loss_name = _loss(keras, run.compile.loss, model, notes)
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     except (ValueError, TypeError) as exc:
@@ -308,7 +308,7 @@ def _layers(model: Any) -> list[Any]:
     return found
 
 
-def _optimizer(keras: Any, run: TrainingRun, notes: list[str]) -> tuple[Any, str]:
+def _optimizer(keras: Any, run: TrainingRun) -> tuple[Any, str]:
     config: dict[str, Any] = {k: v for k, v in run.compile.optimizer_config.items() if k in _OPTIMIZER_KEYS}
     if run.compile.learning_rate is not None:
         config["learning_rate"] = run.compile.learning_rate
@@ -317,7 +317,10 @@ def _optimizer(keras: Any, run: TrainingRun, notes: list[str]) -> tuple[Any, str
         optimizer = keras.optimizers.get({"class_name": name, "config": config})
     except Exception:
         raise ValueError(f"the optimizer {name} is not one Keras knows, so the training cannot be reproduced") from None
-    rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    try:
+        rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    except Exception:  # a backend whose variables do not convert: the recorded rate is what was set
+        rate = float(config.get("learning_rate") or 0.0)
     return optimizer, f"{name} lr {rate:.3g}"
 
 

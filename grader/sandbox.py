@@ -56,7 +56,16 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
 from grader.errors import SandboxUnavailable
-from grader.limits import Cgroup, LimitHit, Limits, WatcherProcess, format_duration, kill_tree, rlimits_for, tasks_of_user
+from grader.limits import (
+    Cgroup,
+    LimitHit,
+    Limits,
+    WatcherProcess,
+    format_duration,
+    kill_tree,
+    rlimits_for,
+    tasks_of_user,
+)
 
 if TYPE_CHECKING:
     from grader.execute import ExecutionSettings

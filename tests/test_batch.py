@@ -254,3 +254,14 @@ def test_prepared_data_is_kept_for_the_next_batch(tmp_path):
         finally:
             session.close()
     assert len(seen[0]) == 1 and seen[1] == seen[0]  # made once, not written again
+
+
+def test_a_kernel_that_cannot_start_costs_its_submission_not_the_batch(tmp_path):
+    rubric = load_rubric(_rubric(tmp_path, extra="kernel: no-such-kernel-here\n"))
+    submissions = _submissions(tmp_path / "subs", {"a": "answer = 42", "b": "answer = 42"})
+    results = grade_batch(submissions, rubric, tmp_path / "out", options=GradingOptions(preflight=False))
+    assert [r.student.key for r in results] == ["a", "b"]
+    for result in results:
+        assert [p.kind for p in result.problems] == ["internal"]
+        assert "could not be started" in result.problems[0].message
+        assert (tmp_path / "out" / result.student.key / "grading.log").is_file()

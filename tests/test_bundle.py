@@ -28,11 +28,12 @@ FIT = {"event": "fit", "cell_id": "2", "index": 0, "model_id": "m1",
        "compile": {"optimizer": "SGD", "learning_rate": 0.01, "loss": "categorical_crossentropy", "metrics": ["accuracy"]},
        "fit": {"epochs": 2, "batch_size": 32}, "history": {"accuracy": [0.4, 0.5], "loss": [1.2, 1.0]},
        "weights_file": "models/m1.keras", "duration_s": 1.5, "error": None}
+START = {"event": "fit_start", "cell_id": "2", "index": 0, "model_id": "m1", "fit": {"epochs": 2}}
 CELLS = [Cell(0, "markdown", "# Q1", heading="Q1"), Cell(1, "code", "x=1", heading="Q1"), Cell(2, "code", "fit", heading="Q1")]
 
 
 def test_a_valid_fit_record_becomes_a_training_run_with_cell_heading(tmp_path):
-    bundle = _write(tmp_path, FIT, {"event": "end"})
+    bundle = _write(tmp_path, START, FIT, {"event": "end"})
     (bundle / "models" / "m1.keras").write_bytes(b"zip")
     evidence = read_bundle(bundle, submission="s", cells=CELLS)
     (run,) = evidence.runs
@@ -53,7 +54,7 @@ def test_oversized_event_log_is_a_bundle_error(tmp_path, monkeypatch):
 
 
 def test_garbage_lines_are_dropped_and_reported(tmp_path):
-    bundle = _write(tmp_path, "not json", {"event": "fit", "index": "zero"}, {"event": "exploit"}, FIT, {"event": "end"})
+    bundle = _write(tmp_path, "not json", {"event": "fit", "index": "zero"}, {"event": "exploit"}, START, FIT, {"event": "end"})
     evidence = read_bundle(bundle, submission="s", cells=CELLS)
     assert len(evidence.runs) == 1
     (finding,) = [f for f in evidence.findings if f.kind == "bundle"]
@@ -93,5 +94,13 @@ def test_training_cut_short_keeps_its_epochs(tmp_path):
 def test_evaluation_overlapping_training_rows_is_flagged(tmp_path):
     evaluate = {"event": "evaluate", "cell_id": "2", "index": 0, "model_id": "m1", "samples": 100,
                 "results": {"accuracy": 0.99}, "overlap": [{"fit": 0, "rows": 100, "of": 100}]}
-    evidence = read_bundle(_write(tmp_path, FIT, evaluate, {"event": "end"}), submission="s", cells=CELLS)
+    evidence = read_bundle(_write(tmp_path, START, FIT, evaluate, {"event": "end"}), submission="s", cells=CELLS)
     assert [f.kind for f in evidence.findings] == ["trained_on_test"]
+
+
+def test_a_fit_recorded_twice_loses_its_model_file_and_is_flagged(tmp_path):
+    bundle = _write(tmp_path, START, FIT, dict(FIT, history={"accuracy": [0.99, 0.99]}), {"event": "end"})
+    (bundle / "models" / "m1.keras").write_bytes(b"zip")
+    evidence = read_bundle(bundle, submission="s", cells=CELLS)
+    assert all(run.weights_file is None for run in evidence.runs)
+    assert any(f.kind == "tampered" and "#1" in f.message for f in evidence.findings)

@@ -11,7 +11,7 @@ import pytest
 from grader.bundle import read_bundle
 from grader.datasets import load_dataset
 from grader.evidence import DataFingerprint, Evidence, Figure, FitArgs, Level
-from grader.integrity import TestImages, attach_weight_hashes, integrity_findings, load_test_images
+from grader.integrity import TestImages, integrity_findings, load_test_images
 from grader.kernel.recorder import rank_signatures
 from tests.rubric_fixtures import cifar_cnn, history, run, verified
 
@@ -191,9 +191,7 @@ def _bundle(tmp_path, events: list[dict]) -> Evidence:
     (tmp_path / "models" / "m1.keras").write_bytes(b"saved")
     lines = [{"event": "start"}, *events, {"event": "end"}]
     (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
-    evidence = read_bundle(tmp_path, submission="x.ipynb", cells=[])
-    attach_weight_hashes(evidence, tmp_path)
-    return evidence
+    return read_bundle(tmp_path, submission="x.ipynb", cells=[])
 
 
 def _fit(index: int, sha: str) -> dict:

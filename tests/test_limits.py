@@ -19,14 +19,15 @@ from grader.errors import UsageError
 from grader.evidence import CellError, CellRef
 from grader.execute import ExecutionSettings, run_notebook
 from grader.limits import (
+    Cgroup,
     GiB,
     KiB,
-    MiB,
-    Cgroup,
     LimitHit,
     Limits,
     LimitWatcher,
+    MiB,
     TreeUsage,
+    WatcherProcess,
     file_size_hit,
     folder_bytes,
     kill_tree,
@@ -200,6 +201,42 @@ def test_watcher_measures_the_working_folder(tmp_path):
     process = _spawn("import time; time.sleep(60)")
     watcher = _watch(process, Limits(memory=None, processes=None, disk=1 * MiB), workdir=tmp_path)
     assert watcher.hit is not None and watcher.hit.message.startswith("disk limit 1 MiB reached in cell 8")
+
+
+def test_forked_children_sharing_their_memory_count_it_once():
+    fork_three = ("import os, time\nblock = b'x' * (150 * 2**20)\nfor _ in range(3):\n    if os.fork() == 0:\n"
+                  "        time.sleep(60)\n        break\ntime.sleep(60)")
+    process = _spawn(fork_three)
+    try:
+        _wait_for(lambda: len(tree_usage(process.pid).pids) == 4)
+        assert tree_usage(process.pid).rss > 500 * MiB  # the copy-on-write pages, once per process
+        watcher = LimitWatcher(process.pid, Limits(memory=400 * MiB, processes=None, disk=None), interval=0.05)
+        watcher.start()
+        time.sleep(1.5)
+        watcher.stop()
+        watcher.join()
+    finally:
+        kill_tree(process.pid, os.getpgid(process.pid))
+        process.wait()
+    assert watcher.hit is None and 140 * MiB < watcher.peak_memory < 300 * MiB
+
+
+def test_watcher_process_reports_the_hit_with_the_graders_cell():
+    process = _spawn("import time\nblock = b'x' * (300 * 2**20)\ntime.sleep(60)")
+    watcher = WatcherProcess(process.pid, Limits(memory=200 * MiB, processes=None, disk=None),
+                             pgid=os.getpgid(process.pid), cell=lambda: 4)
+    process.wait(timeout=60)
+    _wait_for(lambda: watcher.hit is not None)
+    watcher.stop()
+    assert watcher.hit.message.startswith("memory limit 200 MiB reached in cell 5")
+
+
+def test_watcher_process_ends_with_its_kernel():
+    process = _spawn("import time; time.sleep(0.5)")
+    watcher = WatcherProcess(process.pid, Limits())
+    process.wait()
+    assert watcher.process.wait(timeout=30) == 0 and watcher.hit is None
+    watcher.stop()
 
 
 def test_watcher_ends_quietly_when_the_process_exits():

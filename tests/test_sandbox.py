@@ -19,7 +19,13 @@ from grader import sandbox
 from grader.errors import SandboxUnavailable, UsageError
 from grader.execute import ExecutionSettings, run_notebook
 from grader.limits import Limits
-from grader.sandbox import SandboxSpec, bwrap_command, probe_bwrap, resolve_mode
+from grader.sandbox import (
+    SandboxSpec,
+    bwrap_command,
+    probe_bwrap,
+    resolve_mode,
+    seal_bundle,
+)
 from tests.nbfactory import code, notebook
 
 needs_bwrap = pytest.mark.skipif(probe_bwrap() is not None, reason=f"no sandbox here: {probe_bwrap()}")
@@ -125,6 +131,58 @@ def test_hidden_folder_is_masked_around_the_working_folder_inside_it(tmp_path):
     assert args[args.index(str(lab / "runs" / "bob")) - 1] == "--tmpfs"  # a classmate's run
     assert args[args.index(str(lab / "rubric.yaml")) - 1] == "/dev/null"
     assert _binds(args, "--bind") == [str(workdir)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sealing the bundle
+
+
+def _bundle(workdir: Path) -> Path:
+    bundle = workdir / ".nn-grader" / "bundle"
+    (bundle / "models").mkdir(parents=True)
+    (bundle / "events.jsonl").write_text('{"event": "start"}\n')
+    (bundle / "models" / "m1.keras").write_bytes(b"weights")
+    return bundle
+
+
+def test_sealed_bundle_is_moved_out_of_the_working_folder(tmp_path):
+    workdir = tmp_path / "runs" / "alice"
+    bundle = _bundle(workdir)
+    sealed, problem = seal_bundle(workdir, bundle)
+    assert problem is None and not bundle.exists() and workdir not in sealed.parents
+    assert (sealed / "models" / "m1.keras").read_bytes() == b"weights"
+
+
+def test_links_and_hard_links_in_the_bundle_are_removed(tmp_path):
+    workdir = tmp_path / "runs" / "alice"
+    bundle = _bundle(workdir)
+    classmate = tmp_path / "runs" / "bob.keras"
+    classmate.write_bytes(b"bob's weights")
+    (bundle / "models" / "m2.keras").symlink_to(classmate)
+    os.link(classmate, bundle / "models" / "m3.keras")
+    os.mkfifo(bundle / "models" / "m4.keras")
+    sealed, problem = seal_bundle(workdir, bundle)
+    assert problem is None
+    assert sorted(p.name for p in (sealed / "models").iterdir()) == ["m1.keras"]
+    assert classmate.read_bytes() == b"bob's weights"
+
+
+def test_a_bundle_replaced_by_a_link_is_not_used(tmp_path):
+    classmate = _bundle(tmp_path / "runs" / "bob")
+    workdir = tmp_path / "runs" / "alice"
+    (workdir / ".nn-grader").mkdir(parents=True)
+    (workdir / ".nn-grader" / "bundle").symlink_to(classmate)
+    sealed, problem = seal_bundle(workdir, workdir / ".nn-grader" / "bundle")
+    assert "link" in problem and list(sealed.iterdir()) == []
+    assert (classmate / "models" / "m1.keras").exists()
+
+
+def test_a_kernel_log_replaced_by_a_link_is_removed(tmp_path):
+    workdir = tmp_path / "runs" / "alice"
+    bundle = _bundle(workdir)
+    (workdir / ".nn-grader" / "kernel.log").symlink_to("/etc/passwd")
+    seal_bundle(workdir, bundle)
+    assert not (workdir / ".nn-grader" / "kernel.log").exists()
 
 
 # ---------------------------------------------------------------------------------------------

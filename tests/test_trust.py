@@ -87,9 +87,10 @@ NOTEBOOKS = {
         SMALL_CNN + "\nelsewhere = CreateCNNModel()\n"
         "for step in range(40):\n"
         "    elsewhere.train_on_batch(x_train[step % 5 * 60:][:60], y_train[step % 5 * 60:][:60])\n"
-        "elsewhere.save_weights('good.weights.h5')"),
+        "elsewhere.save_weights('good.weights.h5')\nelsewhere.save('elsewhere.keras')"),
         md("## The model"),
-        code("model = CreateCNNModel()\nmodel.load_weights('good.weights.h5')\n"
+        code("reference = keras.models.load_model('elsewhere.keras')\n"
+             "model = CreateCNNModel()\nmodel.load_weights('good.weights.h5')\n"
              "history = model.fit(x_train, y_train, epochs=1, batch_size=32, verbose=0)"), code(EVALUATE)],
     "trained_on_test": [code(LOAD_CIFAR), code(SMALL_CNN + "\nmodel = CreateCNNModel()\n"
                                                "history = model.fit(x_test, y_test, epochs=1, batch_size=32, verbose=0)"),
@@ -185,6 +186,11 @@ def test_done_when_a_notebook_that_fakes_its_printed_accuracy_gets_the_honest_fi
 def test_weights_loaded_from_a_file_are_a_finding_with_their_cell(graded):
     (finding,) = _findings(graded["pretrained"], "load_weights")
     assert finding.cell is not None and finding.cell.index == 3 and "good.weights.h5" in finding.message
+
+
+def test_a_model_loaded_from_a_file_is_a_finding_with_its_cell(graded):
+    (finding,) = _findings(graded["pretrained"], "load_model")
+    assert finding.cell is not None and finding.cell.index == 3 and "elsewhere.keras" in finding.message
 
 
 def test_training_on_the_test_set_is_a_finding(graded):

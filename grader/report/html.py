@@ -112,6 +112,9 @@ FINDING_TITLES = {
     "setup": "Set-up",
     "limit": "Limit reached",
     "note": "Note",
+    "saved_outputs": "Graded from saved outputs",
+    "static": "Saved outputs",
+    "internal": "Grader",
 }
 
 SEVERITY = {"info": ("ℹ", "note"), "warning": ("⚠", "warning"), "error": ("✘", "error")}

@@ -29,7 +29,8 @@ TINY_CNN = """tiny = keras.Sequential([
     keras.layers.Dense(10, activation="softmax"),
 ])
 tiny.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])"""
-TARGETS = 'import json, os\nTARGETS = json.loads(os.environ.get("NN_HOSTILE_TARGETS", "[]"))\nTOKEN = os.environ.get("NN_HOSTILE_TOKEN", "HOSTILE")'
+TARGETS = ('import json, os\nTARGETS = json.loads(os.environ.get("NN_HOSTILE_TARGETS", "[]"))\n'
+           'TOKEN = os.environ.get("NN_HOSTILE_TOKEN", "HOSTILE")')
 SECRETS = 'import json, os\nSECRETS = json.loads(os.environ.get("NN_HOSTILE_SECRETS", "[]"))'
 
 NOTEBOOKS = {
@@ -50,9 +51,11 @@ NOTEBOOKS = {
                         code('leaked = "nothing"')),
     "sys_exit": notebook(md("# sys.exit in the middle"), code("answer = 42"), code("import sys\nsys.exit()"),
                          code('leaked = "nothing"')),
-    "kill_parent": notebook(md("# Killing the process that runs the kernel"),
-                            code("import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError as exc:\n    print(exc)"),
-                            code(FINISH)),
+    "kill_parent": notebook(
+        md("# Killing the process that runs the kernel"),
+        code("import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+             "except OSError as exc:\n    print(exc)"),
+        code(FINISH)),
     "write_outside": notebook(
         md("# Writing outside the working folder"),
         code(TARGETS + "\nwritten = []\nfor folder in TARGETS + ['..', '../..', '~', '/tmp', '/']:\n"
@@ -69,8 +72,8 @@ NOTEBOOKS = {
         code('answer = 42\nleaked = "; ".join(found) or "nothing"')),
     "network": notebook(
         md("# Opening network connections"),
-        code("import os, socket\nreached = []\nfor host, port in [('127.0.0.1', int(os.environ.get('NN_HOSTILE_PORT', '9'))), "
-             "('1.1.1.1', 80), ('pypi.org', 443)]:\n"
+        code("import os, socket\nreached = []\nhost_port = int(os.environ.get('NN_HOSTILE_PORT', '9'))\n"
+             "for host, port in [('127.0.0.1', host_port), ('1.1.1.1', 80), ('pypi.org', 443)]:\n"
              "    try:\n        socket.create_connection((host, port), timeout=2).close()\n        reached.append(host)\n"
              "    except OSError:\n        pass\nprint(reached)"),
         code('answer = 42\nleaked = ", ".join(reached) or "nothing"')),
@@ -117,6 +120,8 @@ NOTEBOOKS = {
 
 def main() -> None:
     for name, nb in NOTEBOOKS.items():
+        for index, cell in enumerate(nb.cells):
+            cell.id = f"{name.replace('_', '-')}-{index}"  # stable: a rebuild changes only what changed
         write(nb, HERE / "notebooks" / f"{name}.ipynb")
     print(f"wrote {len(NOTEBOOKS)} notebooks to {HERE / 'notebooks'}")
 
