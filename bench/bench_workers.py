@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -27,6 +28,11 @@ from common import FAST_RUBRIC, fast_notebook, write_batch  # noqa: E402
 def _entries(out: Path) -> dict[str, int]:
     return {p.name: (p / "evidence.json").stat().st_ino for p in (out / ".store").iterdir()
             if p.is_dir() and len(p.name) == 64}
+
+
+def _cpu() -> float:
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
 def main() -> None:
@@ -45,10 +51,14 @@ def main() -> None:
     rubric_path.write_text(FAST_RUBRIC.replace("LIMIT", "100_000"))
     submissions = collect([folder / "subs"], work_dir=folder / "collected").submissions
 
+    cpu: dict[str, float] = {}
+
     def grade(out: str, workers: int) -> tuple[float, list]:
+        before = _cpu()
         started = time.perf_counter()
         results = grade_batch(submissions, load_rubric(rubric_path), folder / out, workers=workers,
                               options=GradingOptions(fast=True))
+        cpu[out] = _cpu() - before
         return time.perf_counter() - started, results
 
     one, first = grade("out1", 1)
@@ -58,6 +68,9 @@ def main() -> None:
     regrade, again = grade("out1", 1)
     print(json.dumps({
         "count": args.count, "one_worker": one, "two_workers": two, "regrade": regrade,
+        # CPU seconds of the grader and every process it waited for (kernels, verifier): how
+        # busy the cores were, which bounds what a second worker can add.
+        "cpu_one_worker": cpu["out1"], "cpu_two_workers": cpu["out2"],
         "executed_ok": sum(1 for r in first if r.evidence is not None and r.evidence.runs),
         "nothing_re_executed": _entries(folder / "out1") == stored,
         "scores_changed": [r.score for r in first] != [r.score for r in again],

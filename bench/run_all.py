@@ -137,6 +137,10 @@ def workers_and_regrade(report: Report, count: int) -> None:
     report.add(f"fast mode, {count} notebooks: grade_batch 2 workers", f"{data['two_workers']:.1f} s", load_=lp)
     speedup = data["one_worker"] / data["two_workers"]
     report.add("fast mode: 2 workers vs 1 (throughput)", f"{speedup:.2f}×", "≥ 1.7×", speedup >= 1.7)
+    cores = os.cpu_count() or 1
+    for label, key, wall in (("1 worker", "cpu_one_worker", data["one_worker"]), ("2 workers", "cpu_two_workers", data["two_workers"])):
+        report.add(f"  fast mode, {label}: CPU seconds (all processes), cores busy",
+                   f"{data[key]:.0f} s, {data[key] / wall:.2f} of {cores}")
     report.add(f"re-grade of {count} after a rubric change", f"{data['regrade']:.2f} s", load_=lp)
     ratio = data["one_worker"] / data["regrade"]
     report.add("first grade / re-grade", f"{ratio:.0f}×", "≥ 50×", ratio >= 50)

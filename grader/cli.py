@@ -58,6 +58,14 @@ def _common_options(func):
         click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML (one test case per check)."),
         click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), help="Write a markdown summary (for a CI job summary)."),
         click.option("--quiet", "-q", is_flag=True, help="Print only the final line."),
+        click.option("--sandbox", type=click.Choice(["auto", "bwrap", "none"]), default="auto", show_default=True,
+                     help="Run kernels in a bubblewrap sandbox (no network, read-only system); auto uses it where it works."),
+        click.option("--memory", default=None, help="Memory a kernel may use, e.g. 8GiB (0: no limit)."),
+        click.option("--processes", default=None, help="Processes and threads a kernel may start (fork bombs)."),
+        click.option("--cpu-time", default=None, help="CPU time a kernel may use, e.g. 8h."),
+        click.option("--file-size", default=None, help="Largest file a kernel may write, e.g. 2GiB."),
+        click.option("--disk", default=None, help="Disk a submission's working folder may fill, e.g. 10GiB."),
+        click.option("--max-output", default=None, help="Output kept per cell, e.g. 2MiB."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -231,8 +239,12 @@ def _load_rubric(name: str):
 
 def _grading_options(common: dict, *, fast: bool, force: bool):
     from grader.grading import GradingOptions
+    from grader.limits import limits_from_text
 
+    limits = limits_from_text(memory=common["memory"], processes=common["processes"], cpu_time=common["cpu_time"],
+                              file_size=common["file_size"], disk=common["disk"], output=common["max_output"])
     return GradingOptions(
+        sandbox=common["sandbox"], limits=limits,
         fast=fast, static=common["static"], data=common["data"], verify=not common["no_verify"], force=force,
         compat=False if common["no_compat"] else None, cell_timeout=common["cell_timeout"],
         notebook_timeout=common["notebook_timeout"], hidden_test=common["hidden_test"], retrain=common["retrain"],
@@ -323,6 +335,12 @@ class _Progress:
         mode = "static (saved outputs)" if options.static else ("fast mode" if options.fast else "full training")
         click.echo(f"nn-grader {__version__} · {getattr(rubric, 'title', '') or getattr(rubric, 'name', '')} · "
                    f"{self.total} submission(s), layout {collected.layout} · {mode}")
+        if not options.static:
+            from grader.sandbox import resolve_mode
+
+            if resolve_mode(options.sandbox) == "none":
+                click.echo("  note: notebooks run unsandboxed (no bubblewrap here, or --sandbox none): a plain process "
+                           "with resource limits only; see docs/security.md")
         for path, why in collected.skipped[:10]:
             click.echo(f"  skipped {path}: {why}")
 

@@ -106,7 +106,13 @@ class GradingSession:
     def start_verifier(self) -> None:
         """Start the clean verifier process, if the batch verifies and has data to verify on."""
         if self.options.verify and self.verify_data is not None and self.verifier is None:
-            self.verifier = Verifier().start()  # its Keras import overlaps the first notebook
+            self.verifier = Verifier().start()
+            # The worker imports Keras when its first request comes: ask one (for no model) now,
+            # so that the import overlaps the first notebooks instead of delaying their results.
+            import threading
+
+            threading.Thread(target=self.verifier.verify, args=(VerifyRequest(model_path="", data_path=""),),
+                             daemon=True, name="verifier warm-up").start()
 
     def fast_caps(self) -> dict[str, int] | None:
         if not self.options.fast:

@@ -86,10 +86,10 @@ _SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/l
 
 # Runs as the first program of the kernel's command: joins the kernel's cgroup, sets the
 # rlimits (hard = soft, so the notebook cannot raise them), leaves root, then becomes the kernel,
-# or, as a keeper, starts the kernel as its child and waits for it. Kept inline so that nothing
-# of the grader needs to be importable where it runs.
+# or, as a keeper, starts the kernel as its child and waits for it, and stops it should the
+# grader die first. Kept inline so that nothing of the grader needs to be importable where it runs.
 LAUNCHER = r"""
-import json, os, resource, signal, sys
+import json, os, resource, signal, sys, time
 cfg = json.loads(sys.argv[1]); cmd = sys.argv[2:]
 if cfg.get("cgroup_procs"):
     try:  # where the move is refused, the grader's watcher still enforces the limits
@@ -117,17 +117,22 @@ if cfg.get("uid") is not None:
     os.setuid(cfg["uid"])
 if not cfg.get("keeper"):
     os.execvp(cmd[0], cmd)
+grader = os.getppid()
 child = os.fork()
 if child == 0:
     os.execvp(cmd[0], cmd)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGTERM))
-while True:
+while True:  # until the kernel ends, or the grader is gone (then the kernel goes too)
     try:
-        _, status = os.waitpid(child, 0)
-        break
+        done, status = os.waitpid(child, os.WNOHANG)
     except InterruptedError:
         continue
+    if done:
+        break
+    if os.getppid() != grader:
+        os.kill(child, signal.SIGKILL)
+    time.sleep(0.5)
 if os.WIFSIGNALED(status):
     signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
     os.kill(os.getpid(), os.WTERMSIG(status))

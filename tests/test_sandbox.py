@@ -308,6 +308,48 @@ def test_interrupt_reaches_the_sandboxed_kernel(inside):
     assert execution.sandbox == "bwrap"
 
 
+DYING_GRADER = """
+import asyncio, os, sys
+from pathlib import Path
+from grader.execute import ExecutionSettings, prepare
+from tests.nbfactory import code, notebook
+
+async def main():
+    prepared = await prepare(notebook(code("x = 1")), Path(sys.argv[1]), ExecutionSettings(sandbox=sys.argv[2]))
+    print(prepared.km.provisioner.pid, flush=True)
+    os._exit(0)  # gone without shutting its kernel down
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("mode", [pytest.param("bwrap", marks=needs_bwrap), "none"])
+def test_kernel_does_not_outlive_a_grader_that_dies(tmp_path, mode):
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", DYING_GRADER, str(tmp_path / "run"), mode], cwd=root,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+    launcher = int(done.stdout.split()[-1])
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{launcher}").exists() or _processes_in(tmp_path / "run"):
+        assert time.monotonic() < deadline, "the kernel outlived its grader"
+        time.sleep(0.2)
+
+
+def _processes_in(folder: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == folder:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 @pytest.mark.parametrize("mode", [pytest.param("bwrap", marks=needs_bwrap), "none"])
 def test_what_the_kernel_process_prints_goes_to_its_log_not_the_terminal(tmp_path, mode, capfd):
     nb = notebook(code("import os\nos.write(1, b'ALL CHECKS PASSED 100/100\\n')\nos.write(2, b'FAKE GRADER LINE\\n')"))
