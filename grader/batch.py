@@ -49,7 +49,7 @@ HOST_MEMORY_PER_KERNEL = 3 * 2**30
 GPU_MEMORY_PER_KERNEL = 6 * 2**30
 # Variables that make a kernel allocate GPU memory as it needs it: TensorFlow's memory growth,
 # and JAX's (Keras 3 on JAX would otherwise take 75% of the GPU for the first kernel alone).
-_GROWTH_ENV = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+GPU_GROWTH_ENV = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 # What is kept of a kernel's own log next to the result: its end, where the crash is.
 KERNEL_LOG_BYTES = 1 << 20
 
@@ -161,7 +161,7 @@ def gpu_environment(gpu: Gpu | None) -> dict[str, str]:
     """Variables for a kernel that runs on ``gpu`` (``None``: a kernel that must not use one)."""
     if gpu is None:
         return {"CUDA_VISIBLE_DEVICES": ""}
-    return {"CUDA_VISIBLE_DEVICES": gpu.index, **_GROWTH_ENV}
+    return {"CUDA_VISIBLE_DEVICES": gpu.index, **GPU_GROWTH_ENV}
 
 
 def kernel_environments(slots: int, gpus: list[Gpu] | None) -> list[dict[str, str]]:

@@ -241,10 +241,10 @@ def _grading_options(common: dict, *, fast: bool, force: bool):
     from grader.grading import GradingOptions
     from grader.limits import limits_from_text
 
-    limits = limits_from_text(memory=common["memory"], processes=common["processes"], cpu_time=common["cpu_time"],
-                              file_size=common["file_size"], disk=common["disk"], output=common["max_output"])
+    limits = limits_from_text(memory=common.get("memory"), processes=common.get("processes"), cpu_time=common.get("cpu_time"),
+                              file_size=common.get("file_size"), disk=common.get("disk"), output=common.get("max_output"))
     return GradingOptions(
-        sandbox=common["sandbox"], limits=limits,
+        sandbox=common.get("sandbox", "auto"), limits=limits,
         fast=fast, static=common["static"], data=common["data"], verify=not common["no_verify"], force=force,
         compat=False if common["no_compat"] else None, cell_timeout=common["cell_timeout"],
         notebook_timeout=common["notebook_timeout"], hidden_test=common["hidden_test"], retrain=common["retrain"],

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -149,12 +150,19 @@ async def _grade(session: GradingSession, submission: Submission):
         await drain_shutdowns()  # the kernel is gone before its folder is removed
 
 
+@functools.lru_cache(maxsize=None)
+def _has_gpu() -> bool:
+    from grader.batch import detect_gpus
+
+    return bool(detect_gpus())
+
+
 def _gpu_env() -> dict[str, str]:
     # A worker started by a cluster job sees the GPUs that job was given (CUDA_VISIBLE_DEVICES,
     # which the kernel inherits); kernels there grow their GPU memory as they need it.
-    from grader.batch import _GROWTH_ENV, detect_gpus
+    from grader.batch import GPU_GROWTH_ENV
 
-    return dict(_GROWTH_ENV) if detect_gpus() else {}
+    return dict(GPU_GROWTH_ENV) if _has_gpu() else {}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -216,8 +216,8 @@ class GradingSession:
             started.prepared = await prepare(started.nb, workdir, settings)
         except Exception as exc:  # e.g. "Kernel died before replying to kernel_info" under load
             started.problem = SubmissionProblem(
-                "kernel_died", f"the kernel for this notebook did not start: {type(exc).__name__}: {exc}. "
-                "Nothing of the notebook ran; run the same command again to retry it.")
+                "internal", f"the kernel for this notebook could not be started ({type(exc).__name__}: {exc}). "
+                "Nothing of the notebook ran; it is not the student's fault. Run the same command again to retry it.")
             return started
         started.lap("kernel start")
         return started
