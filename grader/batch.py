@@ -389,7 +389,7 @@ def write_submission_log(path: Path, result: GradeResult, *, key: str = "", timi
     if evidence is not None:
         if evidence.cell_errors:
             lines.append("cell errors:")
-            lines += [f"  cell {e.cell.index}: {e.ename}: {_one_line(e.evalue)}" for e in evidence.cell_errors]
+            lines += [f"  cell {e.cell.number}: {e.ename}: {_one_line(e.evalue)}" for e in evidence.cell_errors]
         for finding in evidence.findings:
             if finding.kind in ("limit", "setup", "bundle", "verification", "mismatch"):
                 lines.append(f"{finding.kind}: {_one_line(finding.message)}")
