@@ -129,7 +129,7 @@ def test_each_submission_gets_a_log_with_stages_and_cell_errors(tmp_path):
     assert "evidence: executed now" in log
     for stage in ("load", "kernel start", "execute", "check", "total"):
         assert f"\n  {stage} " in log
-    assert "cell 1: ZeroDivisionError: division by zero" in log
+    assert "cell 2: ZeroDivisionError: division by zero" in log
     assert "score: 1/2" in log  # the code check passes, the answer check does not
     assert "to the kernel" in (tmp_path / "out" / "bob" / "kernel.log").read_text()
 
