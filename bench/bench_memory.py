@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -84,6 +85,7 @@ def main() -> None:
         "tensorflow_imported": "tensorflow" in sys.modules, "keras_imported": "keras" in sys.modules,
         "graded_ok": sum(1 for r in results if not r.problems_blocking),
     }))
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

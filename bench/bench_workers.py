@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import os
 import sys
 import threading
@@ -122,6 +123,7 @@ def main() -> None:
         "nothing_re_executed": _entries(folder / "out1") == stored,
         "scores_changed": [r.score for r in first] != [r.score for r in again],
     }))
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

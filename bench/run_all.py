@@ -10,8 +10,9 @@ Each figure is a wall-clock time of a real command or API call, measured in this
    2 workers, and nbgrader;
 3. fast mode, 1 worker versus 2 (``bench/bench_workers.py``), and a re-grade after a rubric
    change versus the first grade (same script);
-4. ``--static`` throughput (``bench/bench_static.py``);
-5. peak memory of the grader's own process over a batch (``bench/bench_memory.py``).
+4. a student's ``grade check`` of the bundled CIFAR-10 lab;
+5. ``--static`` throughput (``bench/bench_static.py``);
+6. peak memory of the grader's own process over a batch (``bench/bench_memory.py``).
 
 The machine is shared: the load average is printed beside every figure; the run waits (up to
 ``--wait`` seconds) for the load to fall under ``--max-load`` before it starts.
@@ -25,6 +26,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -159,6 +161,20 @@ def workers_and_regrade(report: Report, count: int) -> None:
         report.note("the rubric change did not change any score (the bench's rubric edit had no effect)")
 
 
+def self_check(report: Report, work: Path) -> None:
+    """A student's ``grade check`` of the bundled CIFAR-10 lab (four models, fast mode)."""
+    lab = ROOT / "examples" / "cifar10-lab"
+    notebook = lab / "submissions" / "alice_correct.ipynb"
+    if not notebook.is_file():
+        report.note(f"no {notebook.relative_to(ROOT)}: the self-check was not measured")
+        return
+    t = timed([PYTHON, "-m", "grader.cli", "check", str(notebook), "--rubric", str(lab / "rubric.yaml"),
+               "--out", str(work / "check-out"), "--quiet"])
+    _check(t, "grade check")
+    report.add("grade check of the CIFAR-10 lab (fast mode, 4 models)", f"{t.seconds:.1f} s", "≤ 60 s",
+               t.seconds <= 60, load_=_load_pair(t))
+
+
 def static(report: Report) -> None:
     t = timed([PYTHON, str(BENCH / "bench_static.py"), "--count", "100"], timeout=900)
     _check(t, "bench_static")
@@ -226,8 +242,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs of each single-notebook command (the best counts)")
     parser.add_argument("--max-load", type=float, default=1.5)
     parser.add_argument("--wait", type=float, default=300, help="seconds to wait for the load to fall")
-    parser.add_argument("--skip", action="append", default=[], help="skip: one, train, batch, workers, static, memory")
+    parser.add_argument("--skip", action="append", default=[], help="skip: one, train, batch, workers, check, static, memory")
     parser.add_argument("--write", type=Path, default=None, help="write the table as markdown (docs/performance.md)")
+    parser.add_argument("--keep", action="store_true", help="keep the notebooks and outputs (their grading.log files)")
     args = parser.parse_args()
 
     deadline = time.monotonic() + args.wait
@@ -250,12 +267,16 @@ def main() -> None:
         small_batch(report, work, args.small)
     if "workers" not in args.skip:
         workers_and_regrade(report, args.fast)
+    if "check" not in args.skip:
+        self_check(report, work)
     if "static" not in args.skip:
         static(report)
     if "memory" not in args.skip:
         memory(report, args.memory)
     seconds = time.perf_counter() - started
     print(f"all benchmarks: {seconds:.0f} s", flush=True)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     if args.write:
         cpu = platform.processor() or platform.machine()
         write_markdown(report, args.write, {

@@ -41,7 +41,8 @@ from grader.store import write_atomic
 from grader.submissions import Submission
 
 __all__ = ["Gpu", "detect_gpus", "choose_gpus", "default_workers", "gpu_environment", "kernel_environments",
-           "grade_submissions", "grade_batch", "write_submission_log", "GPU_MEMORY_PER_KERNEL"]
+           "grade_submissions", "grade_batch", "pending_executions", "failed_result", "write_submission_log",
+           "read_log_tail", "GPU_MEMORY_PER_KERNEL", "GPU_GROWTH_ENV"]
 
 # A kernel that trains a course model takes about 2.4 GB of host memory (design notes), and
 # one CIFAR-10-sized model with memory growth a few GiB of GPU memory at most.

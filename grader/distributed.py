@@ -91,7 +91,7 @@ class _WorkerSessions:
                 # executes what it is given, and its own store is scratch space.
                 worker_options.force = True
                 worker_options.preflight = False
-                out = Path(tempfile.mkdtemp(prefix="nn-grader-dask-"))
+                out = Path(tempfile.mkdtemp(prefix="nn-grader-dask-", dir=_worker_scratch()))
                 session = GradingSession(load_rubric(rubric_path), out, worker_options)
                 session.prepare_data(start_verifier=True)
                 self.sessions[name] = (session, threading.Lock())
@@ -106,6 +106,17 @@ class _WorkerSessions:
 
 
 _SESSIONS = _WorkerSessions()
+
+
+def _worker_scratch() -> str | None:
+    """The dask worker's own scratch folder, which dask removes with the worker (a nanny may
+    stop a worker process without running its exit handlers); None outside a worker."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().local_directory
+    except (ImportError, ValueError, AttributeError):
+        return None
 
 
 def grade_submission_job(submission_path: str, student: dict[str, Any], rubric_path: str,
