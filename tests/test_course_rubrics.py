@@ -19,6 +19,7 @@ from grader.checks import KINDS, grade
 from grader.evidence import Cell, CellRef, CompileInfo, DataFingerprint, Evidence, FitArgs, ModelSnapshot, TrainingRun
 from grader.results import Status
 from grader.rubric import load_rubric, validate_rubric_file
+from tests.tbmi26 import evidence_of, filled
 
 RUBRICS = Path(__file__).resolve().parent.parent / "rubrics"
 RUBRIC_FILES = sorted(RUBRICS.glob("*.yaml"))
@@ -74,30 +75,8 @@ def solution(*items: str | Fit | Code) -> Evidence:
 
 
 SOLUTIONS = {
-    "cifar10": solution(
-        "# Deep Learning lab: CIFAR-10",
-        "Question 1: The shape of X_train and X_test has 4 values. What do each of these represent?",
-        "Images, height, width, colour channels.",
-        Fit("cifar10_fc"),
-        "Question 2: Train a Fully Connected model that achieves above 45% accuracy on the test data.",
-        "Question 3: Compare the model from Q2 to the one you used for the MNIST dataset.",
-        "It is much larger and less accurate: CIFAR-10 has colour and more variable classes.",
-        Fit("cifar10_cnn"),
-        "Question 4: Train a CNN model that achieves at least 62% test accuracy.",
-        "You should find that the CNN is much more efficient. Explain how this is possible.",
-        "Weight sharing.",
-        Fit("cifar10_cnn_dropout"),
-        "Question 5: Train the CNN-model with added Dropout layers.",
-        "Question 6: Compare the models from Q4 and Q5 in terms of training, validation and test accuracy.",
-        "Training accuracy drops, test accuracy holds.",
-        Fit("cifar10_cnn_bn"),
-        "Question 7: Train the CNN model with added BatchNorm layers and show the evaluation image.",
-        "Question 8: When using BatchNorm one must take care to select a good minibatch size.",
-        "Small batches give noisy statistics.",
-        Fit("cifar10_cnn75", epochs=25),
-        "Question 9: Design and train a model that achieves at least 75% test accuracy in at most 25 epochs.",
-        "Conv-BN-ReLU blocks with Dropout.",
-    ),
+    # The lab's real 2022-23 template, filled in with the reference models (tests/tbmi26.py).
+    "cifar10": evidence_of(filled("2023")),
     "mnist_cnn": solution(
         "# Convolutional Neural Networks for image data",
         "a) Where do we spend most learnable parameter? Can you explain the \"Param #\" of the dense_1 layer?",

@@ -202,7 +202,8 @@ def test_unmatched_selector_gives_not_assessed_checks_with_the_hint():
 def test_found_model_is_named_in_the_task_result():
     result = grade(one_task("- total_params: 81834", model='{before: "Question 4"}'), lab_evidence())[0]
     assert result.model_id == "m1"
-    assert result.selector == "the last model trained before 'Question 4' → fit 2 in cell 10 under '4. CNN' (81,834 params)"
+    assert result.selector == ("the last model trained before 'Question 4' → fit 2 in cell 10 under '4. CNN' (81,834 params)"
+                               " (2 models were trained here: fit 1 (cell 4), fit 2 (cell 10); chose the last)")
     assert result.selector_message == ""
 
 
@@ -230,7 +231,8 @@ def test_answer_stops_at_the_next_code_cell_or_heading():
 
 def test_answer_heading_right_after_the_question_opens_the_answer():
     evidence = Evidence("s", cells=cells(("md", "Question 1: why?"), ("md", "### Answer\nBecause."), ("code", "x")))
-    assert find_answer(evidence, question="Question 1").text == "### Answer\nBecause."
+    # The label opens the answer and is not part of it.
+    assert find_answer(evidence, question="Question 1").text == "Because."
 
 
 def test_question_cell_itself_is_not_the_answer():

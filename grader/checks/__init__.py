@@ -131,6 +131,8 @@ def _grade_task(rubric: Rubric, task: Task, evidence: Evidence, selection: Selec
     selector_words = task.selector.describe() if task.selector else ""
     if target is not None:
         selector_words += f" → {target.where}"
+        if selection and selection.message:  # the selector had a choice: say which and why
+            selector_words += f" ({selection.message})"
     return TaskResult(
         task_id=task.id,
         title=task.title,

@@ -188,12 +188,109 @@ def _headings_hint(evidence: Evidence) -> str:
 # Selecting a model
 
 
-def _first_text_cell(evidence: Evidence, pattern: str) -> Cell | None:
-    regex = re.compile(pattern, _FLAGS)
+# Markup that sits inside question text in course templates (``**<span style="color:red">Question
+# 2:</span>**``, ``\\[Your answer here\\]``): removed before matching, so that a pattern written as the
+# text reads also matches the cell as it is stored. Bounded, linear-time patterns: student text is
+# untrusted.
+_TAG = re.compile(r"<[^<>]{0,300}>")
+_EMPHASIS = re.compile(r"\*\*|__|\\(?=[\[\]()*_#])")
+# A course question cell: "Question 4:", "Exercise 2", "Q3." near its start, or a numbered "4." item.
+_QUESTION_LABEL = re.compile(r"^[#>\s*_]{0,12}(?:question|exercise|task|problem|uppgift|fråga|frage|aufgabe)\s{0,3}\d"
+                             r"|^[#>\s*_]{0,12}q\s{0,2}\d{1,3}\b", re.IGNORECASE)
+_ANSWER_LABEL = re.compile(r"^[#>\s*_]{0,12}(?:answer|svar|antwort|réponse|respuesta)\b", re.IGNORECASE)
+_PLACEHOLDER_ANSWER = re.compile(r"\[\s{0,3}your answer here\s{0,3}\]|\byour answer here\b|\btype your answer\b|"
+                                 r"\bwrite your answer\b|^\s*(?:todo|tbd|\.\.\.)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def plain_text(source: str) -> str:
+    """Markdown source without HTML tags and emphasis markers: what a reader sees, for matching."""
+    return _EMPHASIS.sub("", _TAG.sub("", source[:20_000]))
+
+
+def _first_line(cell: Cell) -> str:
+    return next((ln for ln in plain_text(cell.source).splitlines() if ln.strip()), "")
+
+
+def is_question_cell(cell: Cell) -> bool:
+    """A cell that asks a course question ("Question 4: ...", "Exercise 2", "Q3")."""
+    return cell.cell_type == "markdown" and bool(_QUESTION_LABEL.match(_first_line(cell)))
+
+
+def is_answer_label(cell: Cell) -> bool:
+    """A cell that opens an answer ("Answer:", "#### **Answer:**")."""
+    return cell.cell_type == "markdown" and bool(_ANSWER_LABEL.match(_first_line(cell)))
+
+
+def answer_text(text: str) -> str:
+    """The student's words in an answer: the "Answer:" label and the template's "[Your answer
+    here]" placeholder removed. Empty when nothing else is left."""
+    lines = plain_text(text).splitlines()
+    if lines and _ANSWER_LABEL.match(next((ln for ln in lines if ln.strip()), "")):
+        first = next(i for i, ln in enumerate(lines) if ln.strip())
+        rest = _ANSWER_LABEL.sub("", lines[first], count=1).lstrip(" :*#_-").strip()
+        lines = lines[:first] + ([rest] if rest else []) + lines[first + 1:]
+    kept = [ln for ln in lines if not _PLACEHOLDER_ANSWER.search(ln) or _PLACEHOLDER_ANSWER.sub("", ln).strip(" :*#_-")]
+    kept = [_PLACEHOLDER_ANSWER.sub("", ln) for ln in kept]
+    return "\n".join(kept).strip()
+
+
+def _answer_cells(evidence: Evidence) -> set[int]:
+    """Indexes of the cells that hold students' answers: the answer-labelled cells and the
+    markdown cells that follow a question up to the next code cell, heading or question."""
+    found: set[int] = set()
+    after_question = False
     for cell in evidence.cells:
-        if cell.cell_type in ("markdown", "raw") and regex.search(cell.source):
-            return cell
-    return None
+        if cell.cell_type == "code":
+            after_question = False
+            continue
+        if cell.cell_type != "markdown":
+            continue
+        if is_answer_label(cell):
+            found.add(cell.index)
+            after_question = True
+            continue
+        if is_question_cell(cell):
+            after_question = True
+            continue
+        if _is_heading_cell(cell):
+            after_question = False
+            continue
+        if after_question:
+            found.add(cell.index)
+    return found
+
+
+def _text_cell(evidence: Evidence, pattern: str) -> tuple[Cell | None, str]:
+    """The cell a ``before``/``after``/``question`` pattern means, and a note when several match.
+
+    A pattern copied from a question also matches students' answers that quote it ("I added
+    Dropout layers ... at least 62% test accuracy"): the course's question cell wins, then any
+    cell that is not an answer, then the first match.
+    """
+    regex = re.compile(pattern, _FLAGS)
+    matches = [c for c in evidence.cells
+               if c.cell_type in ("markdown", "raw") and (regex.search(c.source) or regex.search(plain_text(c.source)))]
+    if not matches:
+        return None, ""
+    if len(matches) == 1:
+        return matches[0], ""
+    answers = _answer_cells(evidence)
+
+    def rank(cell: Cell) -> int:
+        if is_question_cell(cell) and cell.index not in answers:
+            return 0
+        return 1 if cell.index not in answers else 2
+
+    chosen = min(matches, key=lambda c: (rank(c), c.index))
+    kinds = {0: "the question cell", 1: "not an answer", 2: "an answer"}
+    others = ", ".join(f"{c.index + 1}" + (" (a student's answer)" if c.index in answers else "")
+                       for c in matches if c is not chosen)
+    note = f"'{one_line(pattern, 40)}' matches cells {chosen.index + 1} and {others}; chose cell {chosen.index + 1} ({kinds[rank(chosen)]})"
+    return chosen, note
+
+
+def _first_text_cell(evidence: Evidence, pattern: str) -> Cell | None:
+    return _text_cell(evidence, pattern)[0]
 
 
 def section_ranges(evidence: Evidence, pattern: str) -> list[tuple[int, int]] | None:
@@ -272,6 +369,7 @@ def select_model(selector: ModelSelector, evidence: Evidence) -> Selection:
     candidates = list(runs)
     scope: list[str] = []  # what the filters narrowed to, for the not-found message
 
+    ranges = None
     if selector.section:
         ranges = section_ranges(evidence, selector.section)
         if ranges is None and evidence.cells:
@@ -284,19 +382,26 @@ def select_model(selector: ModelSelector, evidence: Evidence) -> Selection:
             candidates = [r for r in candidates if any(lo < r.cell.index < hi for lo, hi in ranges)]
         scope.append(f"under a heading matching '{selector.section}'")
 
+    notes: list[str] = []  # why the selector chose what it chose, when it had a choice
+    scope_start: int | None = None  # first cell of the selector's scope, when it has one
+    if selector.section and ranges:
+        scope_start = min(lo for lo, _ in ranges)
     for key in ("after", "before"):
         pattern = getattr(selector, key)
         if not pattern:
             continue
-        cell = _first_text_cell(evidence, pattern)
+        cell, note = _text_cell(evidence, pattern)
         if cell is None:
             return Selection(None, f"No markdown cell matches '{pattern}'. {_headings_hint(evidence)} "
                                    f"{trained_models_hint(evidence)}")
+        if note:
+            notes.append(note)
         if key == "before":
             candidates = [r for r in candidates if r.cell.index < cell.index]
         else:
             candidates = [r for r in candidates if r.cell.index > cell.index]
-        scope.append(f"{key} cell {cell.index + 1} ('{one_line(cell.source, 50)}')")
+            scope_start = max(scope_start or 0, cell.index)
+        scope.append(f"{key} cell {cell.index + 1} ('{one_line(plain_text(cell.source), 50)}')")
 
     if selector.tag:
         tagged = {c.index for c in evidence.cells if selector.tag in c.tags}
@@ -321,6 +426,29 @@ def select_model(selector: ModelSelector, evidence: Evidence) -> Selection:
 
     if not runs:
         return Selection(None, trained_models_hint(evidence))
+
+    # A model first trained before the scope, trained again inside it, is not this section's
+    # model: usually the cell that should have built a new one failed, and the fit below it
+    # trained the previous section's model once more. It earns nothing here.
+    if scope_start is not None and candidates:
+        first_fit = {}
+        for run in runs:
+            first_fit.setdefault(run.model_id, run)
+        leftovers = [r for r in candidates if first_fit[r.model_id].cell.index <= scope_start]
+        if leftovers:
+            candidates = [r for r in candidates if r not in leftovers]
+            if not candidates:
+                run = leftovers[-1]
+                first = first_fit[run.model_id]
+                why = (f"The only model trained {' '.join(scope)} is the model of fit {first.index + 1} "
+                       f"(cell {first.cell.index + 1}), trained again in cell {run.cell.index + 1}, so no new "
+                       f"model was built for this question.")
+                failed = [e for e in evidence.cell_errors if scope_start <= e.cell.index <= run.cell.index]
+                if failed:
+                    e = failed[0]
+                    why += f" Cell {e.cell.index + 1} raised {e.ename}: {one_line(e.evalue, 80)}."
+                return Selection(None, why)
+
     if not candidates:
         where = " ".join(scope) or "in this notebook"
         return Selection(None, f"No model was trained {where}. {trained_models_hint(evidence)}")
@@ -337,7 +465,15 @@ def select_model(selector: ModelSelector, evidence: Evidence) -> Selection:
         run = candidates[0]  # the fit nearest the question that precedes it
     else:
         run = candidates[-1]
-    return Selection(_target_from_run(run, evidence))
+    target = _target_from_run(run, evidence)
+    models = {r.model_id for r in candidates}
+    if len(models) > 1:
+        picked = "the first" if (selector.after and not selector.before and selector.fit is None) else (
+            f"the {ordinal(selector.fit)}" if selector.fit is not None else "the last")
+        shown = ", ".join(f"fit {r.index + 1} (cell {r.cell.index + 1})" for r in candidates[:6])
+        notes.append(f"{len(models)} models were trained here: {shown}{', ...' if len(candidates) > 6 else ''}; "
+                     f"chose {picked}")
+    return Selection(target, "; ".join(notes))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,9 +502,13 @@ def _opens_a_question(cell: Cell) -> bool:
     return bool(_NEXT_QUESTION.match(first))
 
 
+_RULE = re.compile(r"^\s{0,3}([-*_])(?:\s{0,2}\1){2,}\s*$")
+
+
 def _is_heading_cell(cell: Cell) -> bool:
-    first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
-    return bool(_HEADING.match(first))
+    """A markdown cell that starts with a heading (a horizontal rule before it does not count)."""
+    first = next((ln for ln in cell.source.splitlines()[:50] if ln.strip() and not _RULE.match(ln[:200])), "")
+    return bool(_HEADING.match(first[:500]))
 
 
 def find_answer(evidence: Evidence, *, question: str | None = None, answer_tag: str | None = None) -> Answer:
@@ -388,14 +528,27 @@ def find_answer(evidence: Evidence, *, question: str | None = None, answer_tag: 
         return Answer(text, [c.index for c in cells], f"cells tagged '{answer_tag}'")
     if not question:
         return Answer(None, [], "no question given")
-    cell = _first_text_cell(evidence, question)
+    cell, note = _text_cell(evidence, question)
     if cell is None:
         return Answer(None, [], f"No markdown cell matches '{question}'. {_headings_hint(evidence)}")
     parts: list[Cell] = []
-    for following in evidence.cells[cell.index + 1:] if _indexed(evidence) else [c for c in evidence.cells if c.index > cell.index]:
+    following_cells = evidence.cells[cell.index + 1:] if _indexed(evidence) else [c for c in evidence.cells if c.index > cell.index]
+    after_code = False  # students insert code cells between a question and its answer cell
+    for following in following_cells:
         if following.cell_type == "code":
-            break
+            if parts:
+                break
+            after_code = True
+            continue
         if following.cell_type != "markdown":
+            continue
+        if after_code and not is_answer_label(following):
+            break  # past code, only an "Answer:" cell still belongs to this question
+        after_code = False
+        if is_answer_label(following):
+            if parts and not _opens_a_question(following):
+                break  # the answer of the next question
+            parts.append(following)
             continue
         if _is_heading_cell(following):
             # "## Answer" right after the question opens the answer; any other heading ends it.
@@ -403,11 +556,13 @@ def find_answer(evidence: Evidence, *, question: str | None = None, answer_tag: 
                 parts.append(following)
                 continue
             break
-        if _opens_a_question(following):
+        if _opens_a_question(following) or is_question_cell(following):
             break
         parts.append(following)
-    text = "\n\n".join(c.source.strip() for c in parts).strip()
-    where = f"after cell {cell.index + 1} ('{one_line(cell.source, 50)}')"
+    text = answer_text("\n\n".join(c.source.strip() for c in parts))
+    where = f"after cell {cell.index + 1} ('{one_line(plain_text(cell.source), 50)}')"
+    if note:
+        where += f"; {note}"
     return Answer(text, [c.index for c in parts], where)
 
 
