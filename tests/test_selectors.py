@@ -274,3 +274,23 @@ def test_answer_stops_at_the_next_question():
 def test_multiple_choice_answer_starting_with_a_number_is_kept():
     evidence = Evidence("s", cells=cells(("md", "Question 2: How does Flatten work?"), ("md", "4. all rows are concatenated")))
     assert find_answer(evidence, question="Question 2").text == "4. all rows are concatenated"
+
+
+def test_section_matches_a_model_built_there_and_trained_under_a_later_heading():
+    # Chollet's 5.2 notebook: the network is built under "Building our network" and trained
+    # under "Data preprocessing".
+    evidence = Evidence("s", cells=cells(
+        ("md", "## Building our network"),
+        ("code", "model = models.Sequential()\nmodel.add(layers.Conv2D(32, (3, 3)))\nmodel.compile(loss='binary_crossentropy')"),
+        ("md", "## Data preprocessing"),
+        ("code", "history = model.fit_generator(train_generator, epochs=30)"),
+        ("md", "## Using data augmentation"),
+        ("code", "model = models.Sequential()\nmodel.add(layers.Dropout(0.5))\nhistory = model.fit(train_generator)"),
+    ))
+    evidence.runs = [run(0, 3, cifar_cnn(), model_id="m1"), run(1, 5, cifar_cnn(), model_id="m2")]
+    built = select_model(ModelSelector(section="building our network"), evidence)
+    assert built.target is not None and built.target.model_id == "m1"
+    augmented = select_model(ModelSelector(section="data augmentation"), evidence)
+    assert augmented.target.model_id == "m2"
+    # The preprocessing section trains the first model, and only that one.
+    assert select_model(ModelSelector(section="data preprocessing"), evidence).target.model_id == "m1"

@@ -309,6 +309,36 @@ def section_ranges(evidence: Evidence, pattern: str) -> list[tuple[int, int]] | 
     return ranges or None
 
 
+_FIT_CALL = re.compile(r"\b([A-Za-z_]\w{0,80})\s{0,4}\.\s{0,4}fit(?:_generator)?\s{0,4}\(")
+_ASSIGN = "^[ \\t]{{0,40}}{name}[ \\t]{{0,10}}=[^=]"
+_USE = "\\b{name}[ \\t]{{0,4}}\\.[ \\t]{{0,4}}(?:compile|summary|add)[ \\t]{{0,4}}\\("
+
+
+def built_in(run: TrainingRun, evidence: Evidence) -> int | None:
+    """The code cell that built the model ``run`` trained, when that is another cell than the fit:
+    the last cell before the fit that binds the name the fit is called on (``model = ...``), or
+    compiles, summarises or adds layers to it. None when the fit's own cell builds it, or the
+    fit's cell cannot be read (a fit inside a helper function)."""
+    if not _indexed(evidence) or not 0 <= run.cell.index < len(evidence.cells):
+        return None
+    source = evidence.cells[run.cell.index].source[:50_000]
+    call = _FIT_CALL.search(source)
+    if call is None or call.group(1) in ("self", "super"):
+        return None
+    name = re.escape(call.group(1))
+    assign = re.compile(_ASSIGN.format(name=name), re.MULTILINE)
+    use = re.compile(_USE.format(name=name))
+    if assign.search(source[:call.start()]):
+        return None  # built in the fit's own cell
+    for cell in reversed(evidence.cells[:run.cell.index]):
+        if cell.cell_type != "code":
+            continue
+        text = cell.source[:50_000]
+        if assign.search(text) or use.search(text):
+            return cell.index
+    return None
+
+
 def _target_from_run(run: TrainingRun, evidence: Evidence) -> Target:
     snapshot = next((m for m in reversed(evidence.models) if m.model_id == run.model_id), None)
     return Target(run.model_id, run.architecture, run.compile, run, snapshot, run.level, describe_run(run, evidence))
@@ -379,7 +409,17 @@ def select_model(selector: ModelSelector, evidence: Evidence) -> Selection:
             regex = re.compile(selector.section, _FLAGS)
             candidates = [r for r in candidates if r.cell.heading and regex.search(r.cell.heading)]
         else:
-            candidates = [r for r in candidates if any(lo < r.cell.index < hi for lo, hi in ranges)]
+            # A model belongs to a section when it was trained there, or built (or compiled, or
+            # summarised) there and trained further down: Chollet's notebooks build the network
+            # under "Building our network" and train it under "Data preprocessing".
+            def in_section(run: TrainingRun) -> bool:
+                places = [run.cell.index]
+                built = built_in(run, evidence)
+                if built is not None:
+                    places.append(built)
+                return any(lo < place < hi for place in places for lo, hi in ranges)
+
+            candidates = [r for r in candidates if in_section(r)]
         scope.append(f"under a heading matching '{selector.section}'")
 
     notes: list[str] = []  # why the selector chose what it chose, when it had a choice
