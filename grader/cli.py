@@ -12,6 +12,7 @@ Exit codes: 0 every automatic check passed, 1 some failed, 2 usage error, 3 inte
 
 from __future__ import annotations
 
+import difflib
 import sys
 import time
 from pathlib import Path
@@ -29,7 +30,16 @@ class _DefaultGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
-            args = ["run", *args]
+            first = args[0]
+            # A mistyped subcommand ("chek") or group option ("--versoin") gets click's own
+            # "No such command / option ... Did you mean" instead of being read as a path or
+            # as an option of `run`.
+            if first.startswith("--"):
+                typo = bool(difflib.get_close_matches(first[2:], ["version", "help"], n=1, cutoff=0.7))
+            else:
+                typo = bool(difflib.get_close_matches(first, list(self.commands), n=1, cutoff=0.75)) and not Path(first).exists()
+            if not typo:
+                args = ["run", *args]
         return super().parse_args(ctx, args)
 
 
