@@ -23,6 +23,9 @@ from grader import __version__
 from grader.errors import GraderError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+# The names Click offers as choices; the modules that define them import nothing heavy.
+from grader.report.exports import FORMATS as EXPORT_FORMATS  # noqa: E402
+from grader.submissions import LAYOUTS  # noqa: E402
 
 
 class _DefaultGroup(click.Group):
@@ -91,9 +94,9 @@ def _common_options(func):
 @click.option("--gpus", default=None, help="GPUs the kernels share, in turn: all (default, those nvidia-smi finds), none, or indices such as 0,1.")
 @click.option("--dask", "dask_scheduler", default=None, metavar="ADDRESS", help="Run the notebooks on a dask.distributed cluster (tcp://host:8786); results are stored here.")
 @click.option("--force", is_flag=True, help="Run every submission again, even those already graded.")
-@click.option("--layout", default="auto", show_default=True, help="LMS export layout: auto, canvas, moodle, blackboard, brightspace, gradescope, github-classroom, folders, files.")
+@click.option("--layout", default="auto", show_default=True, type=click.Choice(("auto", *LAYOUTS), case_sensitive=False), help="LMS export layout.")
 @click.option("--pattern", default=None, help="A regex with named groups (name, id, login, late) for file names of your own layout.")
-@click.option("--export", "exports", multiple=True, help="Gradebook format to write: canvas, moodle, blackboard, brightspace, gradescope, csv (repeatable).")
+@click.option("--export", "exports", multiple=True, type=click.Choice(EXPORT_FORMATS, case_sensitive=False), help="Gradebook format to write (repeatable).")
 @click.option("--manual", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV of human scores for manual items, merged into the results.")
 @click.option("--gradebook", "gradebook_template", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The gradebook downloaded from the LMS, to keep its rows and columns in --export.")
 @click.option("--column-id", default=None, help="The LMS's id of the assignment column (Canvas, Blackboard), so grades land in the existing column.")
@@ -106,6 +109,10 @@ def run_command(paths: tuple[Path, ...], rubric: str, out: Path, fast: bool, wor
 
     def work() -> int:
         loaded = _load_rubric(rubric)
+        from grader.report.exports import check_export_options
+
+        # Every output option is checked before the first kernel starts, not after hours of grading.
+        check_export_options(exports, template=common["gradebook_template"], column_id=common["column_id"])
         collected = collect(list(paths), layout=layout, pattern=pattern, work_dir=out / ".collected")
         if not collected.submissions:
             raise GraderError(f"no notebooks found in {', '.join(map(str, paths))}")
@@ -123,9 +130,11 @@ def run_command(paths: tuple[Path, ...], rubric: str, out: Path, fast: bool, wor
             raise
         if manual:
             results = _merge_manual(results, manual, out)
-        _write_outputs(results, out, loaded, exports=exports, junit=common["junit"], summary=common["summary"],
-                       gradebook_template=common["gradebook_template"], column_id=common["column_id"])
+        failed_outputs = _write_outputs(results, out, loaded, exports=exports, junit=common["junit"], summary=common["summary"],
+                                        gradebook_template=common["gradebook_template"], column_id=common["column_id"])
         progress.done(results, out)
+        if failed_outputs:
+            return EXIT_USAGE
         return EXIT_PASSED if all(r.all_automatic_passed for r in results) else EXIT_FAILED
 
     sys.exit(_guarded(work))
@@ -186,24 +195,31 @@ def rubric_validate(files: tuple[Path, ...]) -> None:
 
 @main.command("export")
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--to", "formats", multiple=True, required=True, help="canvas, moodle, blackboard, brightspace, gradescope, csv (repeatable).")
+@click.option("--to", "formats", multiple=True, required=True, type=click.Choice(EXPORT_FORMATS, case_sensitive=False), help="Gradebook format to write (repeatable).")
 @click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The gradebook downloaded from the LMS, to keep its rows and columns.")
 @click.option("--title", default=None, help="Assignment title in the gradebook column.")
 @click.option("--column-id", default=None, help="The LMS's id of the assignment column (Canvas, Blackboard).")
 def export_command(results_dir: Path, formats: tuple[str, ...], template: Path | None, title: str | None, column_id: str | None) -> None:
     """Write gradebook files from the results stored in RESULTS_DIR."""
-    from grader.report.exports import export_gradebook
+    from grader.report.exports import check_export_options, export_gradebook
     from grader.store import ResultStore
 
     def work() -> int:
+        check_export_options(formats, template=template, column_id=column_id)
         results = ResultStore(results_dir).load_results()
         if not results:
             raise GraderError(f"{results_dir} holds no graded results")
-        for fmt in formats:
-            path = export_gradebook(results, fmt, results_dir / "exports", template=template, column_id=column_id,
-                                    assignment_title=title or results[0].assignment or "Assignment")
+        failed = 0
+        for fmt in formats:  # one export that fails does not stop the others
+            try:
+                path = export_gradebook(results, fmt, results_dir / "exports", template=template, column_id=column_id,
+                                        assignment_title=title or results[0].assignment or "Assignment")
+            except (GraderError, OSError) as exc:
+                failed += 1
+                click.echo(f"grade: the {fmt} gradebook was not written: {exc}", err=True)
+                continue
             click.echo(f"{fmt}: {path}")
-        return EXIT_PASSED
+        return EXIT_USAGE if failed else EXIT_PASSED
 
     sys.exit(_guarded(work))
 
@@ -284,24 +300,39 @@ def _merge_manual(results, manual: Path, out: Path):
     return results
 
 
-def _write_outputs(results, out: Path, rubric, *, exports, junit, summary, gradebook_template=None, column_id=None) -> None:
+def _write_outputs(results, out: Path, rubric, *, exports, junit, summary, gradebook_template=None, column_id=None) -> int:
+    """Reports, gradebooks, JUnit and summary. One output that fails is reported and the others
+    are still written; returns how many failed."""
     from grader.report.html import write_reports
+
+    failed = 0
+
+    def attempt(what: str, write) -> None:
+        nonlocal failed
+        try:
+            write()
+        except (GraderError, OSError) as exc:
+            failed += 1
+            click.echo(f"grade: {what} was not written: {exc}", err=True)
 
     write_reports(results, out, references=_references(rubric))
     if exports:
         from grader.report.exports import export_gradebook
 
         for fmt in exports:
-            path = export_gradebook(results, fmt, out / "exports", template=gradebook_template, column_id=column_id,
-                                    assignment_title=getattr(rubric, "title", "") or "Assignment")
-            click.echo(f"{fmt} gradebook: {path}")
+            def gradebook(fmt=fmt):
+                path = export_gradebook(results, fmt, out / "exports", template=gradebook_template, column_id=column_id,
+                                        assignment_title=getattr(rubric, "title", "") or "Assignment")
+                click.echo(f"{fmt} gradebook: {path}")
+            attempt(f"the {fmt} gradebook", gradebook)
     if junit or summary:
         from grader.report.ci import write_junit, write_summary_markdown
 
         if junit:
-            write_junit(results, junit)
+            attempt(f"the JUnit file {junit}", lambda: write_junit(results, junit))
         if summary:
-            write_summary_markdown(results, summary)
+            attempt(f"the summary {summary}", lambda: write_summary_markdown(results, summary))
+    return failed
 
 
 def _references(rubric) -> dict | None:

@@ -32,6 +32,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import difflib
 import html
 import io
 import json
@@ -64,6 +65,25 @@ CANVAS_POINTS_ROW = "    Points Possible"  # as Canvas writes it; the importer m
 MOODLE_REQUIRED = ("Identifier", "Grade", "Last modified (grade)")
 MOODLE_FEEDBACK = "Feedback comments"
 FEEDBACK_CHARS = 1500
+
+
+def check_export_options(formats: Sequence[str], *, template: Path | None = None, column_id: str | None = None) -> None:
+    """Raise :class:`~grader.errors.UsageError` for export options that cannot work, before any
+    notebook runs: an unknown format, a Blackboard export without its column id, a template for
+    a format that takes none, an unreadable template."""
+    for fmt in formats:
+        fmt = fmt.lower().strip()
+        if fmt not in FORMATS:
+            close = difflib.get_close_matches(fmt, FORMATS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"unknown export format {fmt!r}{hint}: use one of {', '.join(FORMATS)}")
+        if fmt == "blackboard" and not column_id:
+            raise UsageError("--export blackboard needs --column-id: the Grade Center column id (the number after "
+                             "'|' in the column's header of a downloaded gradebook)")
+        if template is not None and fmt not in ("canvas", "moodle"):
+            raise UsageError(f"a downloaded gradebook (--gradebook) is used for canvas and moodle exports only, not {fmt}")
+    if template is not None and formats:
+        _read_template(Path(template))
 
 
 def export_gradebook(
