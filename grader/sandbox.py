@@ -408,7 +408,9 @@ class IsolatedKernelManager(AsyncKernelManager):
 def kernel_manager(settings: "ExecutionSettings", workdir: Path) -> IsolatedKernelManager:
     """A kernel manager for one run in ``workdir`` (already made), sandboxed and limited as
     ``settings`` say (``settings.sandbox``, ``settings.limits``, ``settings.hidden``)."""
-    mode = resolve_mode(getattr(settings, "sandbox", "none"))
+    mode = getattr(settings, "sandbox", "none")
+    if mode not in ("bwrap", "none"):  # the session resolves it once; a direct caller may pass "auto"
+        mode = resolve_mode(mode)
     limits: Limits = getattr(settings, "limits", None) or Limits()
     km = IsolatedKernelManager(kernel_name=settings.kernel_name) if settings.kernel_name else IsolatedKernelManager()
     base = km.kernel_spec if settings.kernel_name else None

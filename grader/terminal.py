@@ -29,8 +29,7 @@ def print_check(result: GradeResult, *, out_dir: Path, seconds: float, quiet: bo
         return
     title = result.assignment or "assignment"
     console.print(Text.assemble(("nn-grader check", "bold"), f" · {title} · {Path(result.path).name}"))
-    if result.sandbox == "none" and result.mode == "executed":
-        console.print("[yellow]Unsandboxed:[/] the notebook ran as a plain process with resource limits only.")
+    # Running without a sandbox is said once, by the sandbox's own warning before the run.
     if result.fast_mode:
         console.print("[yellow]Fast mode:[/] training was capped, so structure is checked exactly and accuracy "
                       "targets are not assessed. Run with --full for the real figures.")
