@@ -317,8 +317,12 @@ class Recorder:
         self.seed = seed
         self.cell_id: str | None = None
         self._events = open(self.bundle / "events.jsonl", "a", encoding="utf-8")
+        # Model ids come from a counter that only grows: numbering by the size of a weak map
+        # reused the id of a garbage-collected model for the next one (`model` rebound in every
+        # section gave m1 m2 m3 m2 m3), which merged two models' fits, epochs and weights.
         self._ids: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
-        self._by_id: dict[int, str] = {}
+        self._strong: list[tuple[Any, str]] = []  # models that cannot be weakly referenced: kept alive
+        self._next_model = 0
         self._fit_count = 0
         self._eval_count = 0
         self._depth = 0
@@ -333,14 +337,25 @@ class Recorder:
         self._events.flush()
 
     def model_id(self, model: Any) -> str:
+        """The id of ``model`` for the whole run: the same object always gets the same id, and
+        no two objects ever share one, even after the first is garbage-collected."""
         try:
             mid = self._ids.get(model)
-            if mid is None:
-                mid = f"m{len(self._ids) + len(self._by_id) + 1}"
-                self._ids[model] = mid
+        except TypeError:  # not weak-referenceable: hold it, so that its id() is never reused
+            for held, mid in self._strong:
+                if held is model:
+                    return mid
+            mid = self._new_model_id()
+            self._strong.append((model, mid))
             return mid
-        except TypeError:  # not weak-referenceable
-            return self._by_id.setdefault(id(model), f"m{len(self._by_id) + len(self._ids) + 1}")
+        if mid is None:
+            mid = self._new_model_id()
+            self._ids[model] = mid
+        return mid
+
+    def _new_model_id(self) -> str:
+        self._next_model += 1
+        return f"m{self._next_model}"
 
     def pre_run_cell(self, info: Any) -> None:
         self.cell_id = getattr(info, "cell_id", None)
