@@ -2,8 +2,12 @@
 
     grade SUBMISSIONS... --rubric R [--out DIR]     grade a batch (the default command)
     grade check NOTEBOOK --rubric R                 a student's self-check, fast mode
-    grade rubric validate FILE                      check a rubric file
+    grade rubric validate FILE [--against T.ipynb]  check a rubric file (and its selectors on a template)
+    grade rubric init TEMPLATE.ipynb -o R.yaml      draft a rubric from a course template
+    grade rubric explain R NOTEBOOK                 what each task picks in a notebook, and why
     grade export RESULTS_DIR --to canvas            gradebook from stored results
+    grade review OUT_DIR                            mark manual items in the browser
+    grade manual export | template OUT_DIR          human scores as CSV; a CSV to fill in
     grade reference list | show NAME | train NAME   the course's reference models
     grade calibrate RUBRIC                          is the rubric's threshold reachable?
 
@@ -128,8 +132,7 @@ def run_command(paths: tuple[Path, ...], rubric: str, out: Path, fast: bool, wor
         except BaseException:
             progress.stop()
             raise
-        if manual:
-            results = _merge_manual(results, manual, out)
+        results = _merge_manual(results, manual, out)
         failed_outputs = _write_outputs(results, out, loaded, exports=exports, junit=common["junit"], summary=common["summary"],
                                         gradebook_template=common["gradebook_template"], column_id=common["column_id"])
         progress.done(results, out)
@@ -177,20 +180,85 @@ def rubric_group() -> None:
 
 @rubric_group.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def rubric_validate(files: tuple[Path, ...]) -> None:
+@click.option("--against", "template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A course template (.ipynb): also warn about selectors and questions that match nothing in it.")
+def rubric_validate(files: tuple[Path, ...], template: Path | None) -> None:
     """Check rubric FILES: unknown keys, wrong types, unknown checks, with line numbers."""
-    from grader.rubric import validate_rubric_file
+    from grader.rubric import load_rubric, validate_rubric_file
 
-    failed = False
-    for path in files:
-        problems = validate_rubric_file(path)
-        if problems:
-            failed = True
-            for problem in problems:
-                click.echo(problem, err=True)
+    def work() -> int:
+        failed = False
+        for path in files:
+            problems = validate_rubric_file(path)
+            if problems:
+                failed = True
+                for problem in problems:
+                    click.echo(problem, err=True)
+                continue
+            warnings = []
+            if template is not None:
+                from grader.authoring import template_warnings
+
+                warnings = template_warnings(rubric=load_rubric(path), template=template)
+                for warning in warnings:
+                    click.echo(warning, err=True)
+            against = f" against {template.name}" if template is not None else ""
+            click.echo(f"{path}: valid{against}" + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""))
+        return EXIT_USAGE if failed else EXIT_PASSED
+
+    sys.exit(_guarded(work))
+
+
+@rubric_group.command("init")
+@click.argument("template", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the draft to this file (default: print it).")
+@click.option("--force", is_flag=True, help="Overwrite the --out file if it exists.")
+def rubric_init(template: Path, out: Path | None, force: bool) -> None:
+    """Draft a rubric from a course TEMPLATE notebook: one task per question cell."""
+    from grader.authoring import draft_rubric
+
+    def work() -> int:
+        if out is not None and out.exists() and not force:
+            raise GraderError(f"{out} exists; choose another --out or add --force to overwrite it")
+        draft = draft_rubric(template=template, out=out)
+        if out is None:
+            click.echo(draft.text, nl=False)
         else:
-            click.echo(f"{path}: valid")
-    sys.exit(EXIT_USAGE if failed else EXIT_PASSED)
+            out.write_text(draft.text, encoding="utf-8")
+        models = len(draft.model_tasks)
+        click.echo(f"drafted {len(draft.questions)} tasks from {template.name} ({models} model, "
+                   f"{len(draft.questions) - models} free-text)" + (f" into {out}" if out else ""), err=True)
+        for problem in draft.problems:
+            click.echo(problem, err=True)
+        if draft.problems:
+            return EXIT_USAGE
+        target = out or "RUBRIC"
+        click.echo(f"next: grade rubric explain {target} FILLED.ipynb   (what each task picks)", err=True)
+        return EXIT_PASSED
+
+    sys.exit(_guarded(work))
+
+
+@rubric_group.command("explain")
+@click.argument("rubric")
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def rubric_explain(rubric: str, notebook: Path) -> None:
+    """Show which model and answer each task of RUBRIC picks in NOTEBOOK, and why.
+
+    Reads the notebook's saved outputs; nothing is run.
+    """
+    from rich.console import Console
+
+    from grader.authoring import explain_rubric, explanation_table
+
+    def work() -> int:
+        loaded = _load_rubric(rubric)
+        explained = explain_rubric(rubric=loaded, notebook=notebook)
+        Console().print(explanation_table(explained, title=f"{loaded.name} in {notebook.name}"))
+        return EXIT_PASSED
+
+    sys.exit(_guarded(work))
 
 
 @main.command("export")
@@ -220,6 +288,67 @@ def export_command(results_dir: Path, formats: tuple[str, ...], template: Path |
                 continue
             click.echo(f"{fmt}: {path}")
         return EXIT_USAGE if failed else EXIT_PASSED
+
+    sys.exit(_guarded(work))
+
+
+@main.command("review")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for a shared TA machine; the token is still required).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port (0: a free one).")
+@click.option("--no-browser", is_flag=True, help="Only print the URL.")
+def review_command(out_dir: Path, host: str, port: int, no_browser: bool) -> None:
+    """Mark the manual items of the results in OUT_DIR in the browser, question by question."""
+
+    def work() -> int:
+        from grader.review import serve
+
+        serve(out_dir, host=host, port=port, open_browser=not no_browser, echo=click.echo)
+        return EXIT_PASSED
+
+    sys.exit(_guarded(work))
+
+
+@main.group("manual")
+def manual_group() -> None:
+    """Human scores for manual rubric items (stored in OUT_DIR/manual_scores.jsonl)."""
+
+
+@manual_group.command("export")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "-o", "target", type=click.Path(dir_okay=False, path_type=Path), default=None, help="CSV to write (default: OUT_DIR/exports/manual_scores.csv).")
+def manual_export(out_dir: Path, target: Path | None) -> None:
+    """Write every stored human score of OUT_DIR as a CSV (for backups and other tools)."""
+
+    def work() -> int:
+        from grader.manual_store import export_scores_csv
+
+        path = target or out_dir / "exports" / "manual_scores.csv"
+        rows = export_scores_csv(out_dir, path)
+        click.echo(f"{rows} human score(s): {path}")
+        return EXIT_PASSED
+
+    sys.exit(_guarded(work))
+
+
+@manual_group.command("template")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "-o", "target", type=click.Path(dir_okay=False, path_type=Path), default=None, help="CSV to write (default: OUT_DIR/exports/manual_template.csv).")
+def manual_template(out_dir: Path, target: Path | None) -> None:
+    """Write a CSV of every manual item in OUT_DIR to fill in and pass to --manual."""
+
+    def work() -> int:
+        from grader.checks.manual import write_manual_template
+        from grader.store import ResultStore
+
+        results = ResultStore(out_dir).load_results()
+        if not results:
+            raise GraderError(f"{out_dir} holds no graded results")
+        path = target or out_dir / "exports" / "manual_template.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = write_manual_template(path, [(r.student.key, r.tasks) for r in results])
+        click.echo(f"{rows} manual item(s) to fill: {path}")
+        return EXIT_PASSED
 
     sys.exit(_guarded(work))
 
@@ -284,19 +413,18 @@ def _safe_key(text: str) -> str:
     return key[:80]
 
 
-def _merge_manual(results, manual: Path, out: Path):
-    from grader.checks import apply_manual_scores, load_manual_scores
+def _merge_manual(results, manual: Path | None, out: Path):
+    """Store the --manual CSV's scores with the others (bad rows are printed, not dropped
+    silently), then merge every stored human score into ``results``: scores given in
+    `grade review` survive a re-run."""
+    from grader.manual_store import ScoreStore, merge_human_scores
 
-    scores = load_manual_scores(manual)
-    from grader.store import ResultStore
+    if manual is not None:
+        from grader.checks.manual import import_manual_scores, load_manual_scores
 
-    store = ResultStore(out)
-    for result in results:
-        apply_manual_scores(result.tasks, scores, result.student.key)
-        result.score = round(sum(task.points for task in result.tasks), 4)
-        if result.pass_mark is not None:
-            result.passed = result.score >= result.pass_mark
-        store.save_result(result)
+        for warning in import_manual_scores(results, load_manual_scores(manual), out):
+            click.echo(f"grade: {manual}: {warning}", err=True)
+    merge_human_scores(results, ScoreStore(out).load())
     return results
 
 

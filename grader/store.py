@@ -241,6 +241,11 @@ class ResultStore:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 log.warning("skipping unreadable result %s: %s", path, reason)
                 self.unreadable.append((path, reason))
+        # Human scores live beside the results (manual_scores.jsonl): every report and export
+        # reads results through here, so they all carry them.
+        from grader.manual_store import ScoreStore, merge_human_scores
+
+        merge_human_scores(results, ScoreStore(self.out_dir).load())
         return results
 
     # -- one batch at a time ------------------------------------------------------------------

@@ -11,6 +11,10 @@ task id, ``score`` the points given (empty: not graded yet), ``comment`` optiona
 the student's report. Other columns are ignored, so the file that :func:`write_manual_template`
 produces (which adds the task title, the maximum and the student's answer) can be filled in and
 read back as it is. Header names are case-insensitive.
+
+``grade --manual`` stores the rows with :func:`import_manual_scores` in the output folder's
+human-score store (:mod:`grader.manual_store`), the one ``grade review`` writes to; rows it cannot
+use come back as warnings with their line number, which the command prints.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 from grader.errors import UsageError
 from grader.results import Status, TaskResult
 
-__all__ = ["ManualScore", "apply_manual_scores", "load_manual_scores", "write_manual_template"]
+__all__ = ["ManualScore", "apply_manual_scores", "import_manual_scores", "load_manual_scores", "write_manual_template"]
 
 _COLUMNS = ("student", "task", "score", "comment")
 
@@ -120,6 +124,46 @@ def apply_manual_scores(results: list[TaskResult], scores: Mapping[tuple[str, st
         task.human_score = entry.score
         task.human_comment = entry.comment
         task.points = round(sum(c.points for c in task.checks), 4)
+    return warnings
+
+
+def import_manual_scores(results, scores: Mapping[tuple[str, str], ManualScore], out_dir: str | Path, *,
+                         grader: str = "csv") -> list[str]:
+    """Write the CSV ``scores`` into the human-score store of ``out_dir`` (see
+    :mod:`grader.manual_store`), where the review app's scores also live.
+
+    ``results`` are the batch's :class:`~grader.results.GradeResult` objects. A task's score is
+    shared among its manual checks in proportion to their points, as :func:`apply_manual_scores`
+    does. Returns one warning per row that was not stored (unknown student or task, a task
+    without manual checks, a score above the maximum), naming its line.
+    """
+    from grader.manual_store import HumanScore, ScoreStore, manual_items
+
+    by_student = {result.student.key: result for result in results}
+    entries, warnings = [], []
+    for (student, task_id), entry in scores.items():
+        result = by_student.get(student)
+        if result is None:
+            warnings.append(f"line {entry.line}: no graded student '{student}' in this batch; the score for {task_id} was not used")
+            continue
+        task = next((t for t in result.tasks if t.task_id == task_id), None)
+        if task is None:
+            warnings.append(f"line {entry.line}: the rubric has no task '{task_id}'; the score for {student} was not used")
+            continue
+        items = list(manual_items(task))
+        if not items:
+            warnings.append(f"line {entry.line}: task '{task_id}' is graded automatically; the score for {student} was not used")
+            continue
+        room = sum(item.check.max_points for item in items)
+        if entry.score > room + 1e-9:
+            warnings.append(f"line {entry.line}: {student} / {task_id}: score {entry.score:g} is above the "
+                            f"{room:g} points of its manual checks; not used")
+            continue
+        for item in items:
+            share = round(entry.score * item.check.max_points / room, 4) if room else 0.0
+            entries.append(HumanScore(student, task_id, item.check_id, share, item.check.max_points,
+                                      entry.comment or "", grader, "", item.fingerprint))
+    ScoreStore(Path(out_dir)).append(entries)
     return warnings
 
 
