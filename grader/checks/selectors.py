@@ -115,7 +115,7 @@ class Heading:
     text: str
 
 
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
+_HEADING = re.compile(r"^[ \t]{0,3}+(#{1,6})[ \t]++((?:[^ \t]++|[ \t]++(?!#*+[ \t]*+$))++)")  # linear: no backtracking on long lines
 
 
 def headings(evidence: Evidence) -> list[Heading]:
@@ -467,14 +467,19 @@ def select_model(selector: ModelSelector, evidence: Evidence) -> Selection:
     if not runs:
         return Selection(None, trained_models_hint(evidence))
 
-    # A model first trained before the scope, trained again inside it, is not this section's
-    # model: usually the cell that should have built a new one failed, and the fit below it
-    # trained the previous section's model once more. It earns nothing here.
+    # A model first trained before the scope, trained again inside it after a cell of the scope
+    # failed, is not this section's model: the cell that should have built a new one raised, and
+    # the fit below it trained the previous section's model once more. It earns nothing here.
+    # (Training an earlier model further on purpose, as fine-tuning does, raises nothing.)
     if scope_start is not None and candidates:
         first_fit = {}
         for run in runs:
             first_fit.setdefault(run.model_id, run)
-        leftovers = [r for r in candidates if first_fit[r.model_id].cell.index <= scope_start]
+
+        def failed_before(run: TrainingRun) -> bool:
+            return any(scope_start <= e.cell.index < run.cell.index for e in evidence.cell_errors)
+
+        leftovers = [r for r in candidates if first_fit[r.model_id].cell.index <= scope_start and failed_before(r)]
         if leftovers:
             candidates = [r for r in candidates if r not in leftovers]
             if not candidates:
