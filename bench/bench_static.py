@@ -46,8 +46,7 @@ def keras3_tables() -> list[list[str]]:
 
 
 def progress_log(rng: random.Random, epochs: int, redraws: int, keras3: bool,
-                 keep_redraws: bool) -> str:
-    steps = 782
+                 keep_redraws: bool, steps: int = 782) -> str:
     out = []
     acc = 0.3
     for epoch in range(1, epochs + 1):
@@ -102,6 +101,37 @@ def make_notebook(rng: random.Random, plain_tables: list[str], box_tables: list[
     return new_notebook(cells=cells)
 
 
+TEMPLATE = Path("/work/shared/courses/tbmi26/CIFAR10-Lab-template-2023.ipynb")
+TARGET_PER_S = 50.0
+
+
+def real_notebook(rng: random.Random, box_tables: list[list[str]], epochs: int,
+                  steps: int) -> nbformat.NotebookNode:
+    """The TBMI26 CIFAR-10 template as a student hands it in: every course cell kept, three
+    models each with a Keras 3 summary (several display outputs, ANSI codes), a fit log that
+    kept every progress-bar redraw (one per 5 of ``steps``, as Keras 3 throttles them) and a ~50 KB PNG learning curve."""
+    import base64
+
+    template = nbformat.read(str(TEMPLATE), as_version=4) if TEMPLATE.exists() else new_notebook()
+    cells = list(template.cells)
+    png = base64.b64encode(rng.randbytes(37_500)).decode()  # ~50 KB of base64, as a plot is
+    for question in range(1, 4):
+        summary = new_code_cell(f"model = build_{question}()\nmodel.summary()")
+        summary.outputs = [new_output("display_data", data={"text/plain": text})
+                           for text in rng.choice(box_tables)]
+        fit = new_code_cell(f"history = model.fit(X_train, Y_train, epochs={epochs}, "
+                            "batch_size=32, validation_data=(X_val, Y_val))")
+        fit.outputs = [new_output("stream", name="stdout",
+                                  text=progress_log(rng, epochs, steps // 5, True, True, steps))]
+        plot = new_code_cell("PlotModelEval(model, history, X_test, Y_test, labels)")
+        plot.outputs = [new_output("display_data", data={"image/png": png,
+                                                         "text/plain": "<Figure size 640x480>"}),
+                        new_output("stream", name="stdout",
+                                   text=f"Test accuracy: {rng.random() * 0.3 + 0.45:.4f}\n")]
+        cells += [summary, fit, plot]
+    return new_notebook(cells=cells, metadata=template.metadata)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=100, help="notebooks to generate")
@@ -109,7 +139,12 @@ def main() -> None:
     parser.add_argument("--redraws", type=int, default=60,
                         help="progress-bar redraws kept per epoch in the raw half")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--real", action="store_true",
+                        help="real-sized lab notebooks: the TBMI26 template, 15 epochs x 1250 "
+                             "steps with every redraw, 50 KB images (compared with 50/s)")
     args = parser.parse_args()
+    if args.real and args.epochs == 25:
+        args.epochs = 15
 
     rng = random.Random(args.seed)
     plain = [path.read_text() for path in sorted(FIXTURES.glob("seed*.txt"))
@@ -118,8 +153,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         paths = []
         for number in range(args.count):
-            nb = make_notebook(rng, plain, boxes, args.epochs, args.redraws,
-                               keep_redraws=number % 2 == 0)
+            if args.real:
+                nb = real_notebook(rng, boxes, args.epochs, 1250)
+            else:
+                nb = make_notebook(rng, plain, boxes, args.epochs, args.redraws,
+                                   keep_redraws=number % 2 == 0)
             path = Path(folder) / f"student_{number:03d}.ipynb"
             nbformat.write(nb, str(path))
             paths.append(path)
@@ -128,6 +166,13 @@ def main() -> None:
         started = time.perf_counter()
         notebooks = [nbformat.read(str(path), as_version=4) for path in paths]
         read_s = time.perf_counter() - started
+        # What `grade --static` itself does per file: size cap, JSON, schema validation.
+        from grader.notebook import load_notebook
+
+        started = time.perf_counter()
+        for path in paths:
+            load_notebook(path)
+        load_s = time.perf_counter() - started
 
         per_notebook = []
         runs = evaluations = 0
@@ -150,8 +195,15 @@ def main() -> None:
     median_ms = statistics.median(per_notebook) * 1e3
     print(f"static_evidence:     {parse_s:6.2f} s   median {median_ms:.1f} ms, "
           f"max {max(per_notebook) * 1e3:.1f} ms per notebook")
+    print(f"load_notebook:       {load_s:6.2f} s   (the grader's reader: JSON + schema check)")
     print(f"read + parse:        {args.count / (read_s + parse_s):6.1f} notebooks/s")
+    print(f"load_notebook+parse: {args.count / (load_s + parse_s):6.1f} notebooks/s")
     print(f"parse only:          {args.count / parse_s:6.1f} notebooks/s")
+    if args.real:
+        for label, rate in (("parse only", args.count / parse_s),
+                            ("load_notebook + parse", args.count / (load_s + parse_s))):
+            verdict = "meets" if rate >= TARGET_PER_S else "misses"
+            print(f"target {TARGET_PER_S:.0f}/s, {label}: {rate:.1f}/s, {verdict} it")
     if runs != expected or evaluations != expected:
         raise SystemExit("static mode missed training runs or evaluations")
 

@@ -124,6 +124,11 @@ class Architecture:
     non_trainable_params: int = 0
     input_shape: list[int | None] | None = None
     output_shape: list[int | None] | None = None
+    # Static mode can see a fit without any summary of its model: ``known`` False means nothing
+    # is known of its layers, ``params_known`` False that the parameter counts are not (layers
+    # rebuilt from the code whose input shape was not literal). Checks then say "not assessed".
+    known: bool = field(default=True, metadata={"omit_if_default": True})
+    params_known: bool = field(default=True, metadata={"omit_if_default": True})
 
     def layer_classes(self) -> list[str]:
         return [layer.class_name for layer in self.layers]
@@ -345,7 +350,9 @@ def to_json(obj: Any) -> Any:
     if isinstance(obj, enum.Enum):
         return obj.value
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        # Fields added later are left out at their default, so stored files keep their form.
+        return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_if_default") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, dict):
         return {str(k): to_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

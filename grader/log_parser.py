@@ -66,29 +66,30 @@ def render_terminal(text: str) -> str:
     the previous character". Keras redraws a progress bar with ``"\\b" * width + "\\r"``, so
     only the last drawing of each bar survives, exactly what the student saw.
     """
-    text = strip_ansi(text)
     if "\r" not in text and "\b" not in text:
-        return text
+        return strip_ansi(text)
     text = text.replace("\r\n", "\n")
     lines = []
     for line in text.split("\n"):
         if "\r" in line:
             line = line.rstrip("\r")
             line = line[line.rfind("\r") + 1:]
-        lines.append(_backspaced(line))
+        # Colour codes never hold a \r: stripping only the drawing that survives is the same
+        # as stripping every redraw, and a saved epoch log keeps hundreds of them.
+        lines.append(_backspaced(strip_ansi(line)))
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
 # Training logs
 
-_EPOCH = re.compile(r"^\s*Epoch\s+(\d+)\s*/\s*(\d+)\s*$")
+_EPOCH = re.compile(r"^\s*+Epoch\s++(\d++)\s*+/\s*+(\d++)\s*+$")
 _TRAIN_ON = re.compile(r"\bTrain on (\d+) samples(?:, validate on (\d+) samples)?")
 _PROGRESS = re.compile(r"^\s*(\d+)/(\d+|Unknown)(?=\s|\[|$)")
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf"
 # " - loss: 0.6143": metrics always follow a " - " in every Keras generation. "ETA: 10s" and
 # "ETA: 1:02" never match because a unit or colon follows the number.
-_METRIC = re.compile(r"(?:^|\s)-\s+([A-Za-z_][\w./]*)\s*:\s+(" + _NUMBER + r")(?=\s|$)")
+_METRIC = re.compile(r"(?:^|\s)-\s++([A-Za-z_][\w./]*+)\s*+:\s++(" + _NUMBER + r")(?=\s|$)")
 
 
 def _metrics(line: str) -> dict[str, float]:
@@ -324,17 +325,21 @@ def _normalise_keys(values: dict[str, float]) -> dict[str, float]:
 
 _TEST_FIGURE = re.compile(
     r"\btest(?:ing)?[ _-]*(?:set[ _-]*|data[ _-]*)?(acc(?:uracy)?|loss|score)\b"
-    r"[^:=\d\n\[]{0,30}[:=]?[ \t]*(" + _NUMBER + r")[ \t]*(%)?",
+    r"[^:=\d\n\[]{0,30}[:=]?[ \t]*+(" + _NUMBER + r")[ \t]*+(%)?",
     re.IGNORECASE,
 )
 _FIGURE_ON_TEST = re.compile(
-    r"\b(acc(?:uracy)?|loss)\s+(?:on|of)\s+(?:the\s+)?test(?:\s+(?:set|data))?\s*[:=]?[ \t]*("
+    r"\b(acc(?:uracy)?|loss)\s++(?:on|of)\s++(?:the\s++)?test(?:\s++(?:set|data))?\s*+[:=]?+[ \t]*+("
     + _NUMBER + r")[ \t]*(%)?",
     re.IGNORECASE,
 )
 # print("test loss, test acc:", results) -> "test loss, test acc: [1.1, 0.63]"
-_TEST_LIST = re.compile(r"^(?P<labels>[^:\[\n]*\btest\b[^:\[\n]*)[:=]\s*\[(?P<values>[^\]\n]+)\]",
-                        re.IGNORECASE)
+# Labels up to the first ":" or "=", possessive; the "test" in them is checked apart, so that a
+# long line of words cannot make the pattern backtrack.
+_TEST_LIST = re.compile(r"^(?P<labels>[^:=\[\n]*+)[:=]\s*+\[(?P<values>[^\]\n]++)\]")
+_TEST_WORD = re.compile(r"\btest\b", re.IGNORECASE)
+# Longer lines are not figures anyone printed; cutting them bounds every pattern's work.
+_MAX_LINE = 2000
 
 
 def _as_fraction(key: str, value: float, percent: bool) -> float:
@@ -357,7 +362,10 @@ def _list_labels(labels: str, count: int) -> list[str] | None:
 
 
 def _printed_scores(number: int, line: str) -> list[ParsedScore]:
+    line = line[:_MAX_LINE]
     listed = _TEST_LIST.match(line.strip())
+    if listed and not _TEST_WORD.search(listed.group("labels")):
+        listed = None
     if listed:
         try:
             values = [float(v) for v in listed.group("values").split(",")]

@@ -60,6 +60,7 @@ from grader.log_parser import (
     render_terminal,
     strip_ansi,
 )
+from grader.static_code import CodeModel, code_models, fill_activations, model_in_code
 from grader.summary_parser import ParsedSummary, parse_summary
 
 FINDING_KIND = "static"
@@ -77,10 +78,15 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-_ATX = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
-_SETEXT = re.compile(r"^\s{0,3}(=+|-+)\s*$")
+# Patterns on untrusted markdown: possessive quantifiers, so no line makes them backtrack
+# (``"# Q" + " " * 1600 + "x"`` took 31 s with ``\s+(.*?)\s*#*\s*$``), and lines are cut to
+# _MAX_LINE before matching. The heading text is runs of non-space and of space not followed
+# by the closing ``#``s.
+_MAX_LINE = 2000
+_ATX = re.compile(r"^[ \t]{0,3}+(#{1,6})[ \t]++((?:[^ \t]++|[ \t]++(?!#*+[ \t]*+$))++)")
+_SETEXT = re.compile(r"^[ \t]{0,3}+(=++|-++)[ \t]*+$")
 _HTML_HEADING = re.compile(r"<h[1-6][^>]*>(.*?)</h[1-6]>", re.IGNORECASE | re.DOTALL)
-_BOLD_LINE = re.compile(r"^\s*(\*\*|__)(.+?)\1\s*[:.]?\s*$")
+_BOLD_LINE = re.compile(r"^\s*+(\*\*|__)(.+?)\1\s*+[:.]?+\s*+$")
 _BOLD_LABEL = re.compile(
     r"^\s*(\*\*|__)((?:question|task|exercise|part|problem|assignment|step)\s*\d+[^*_]{0,60}?)\1",
     re.IGNORECASE,
@@ -103,7 +109,7 @@ def markdown_headings(source: str) -> list[str]:
     ``**Question 4:** Train a CNN ...``) all count.
     """
     headings: list[str] = []
-    lines = source.split("\n")
+    lines = [line[:_MAX_LINE] for line in source.split("\n")]
     in_fence = False
     first_text = next((line for line in lines if line.strip()), "")
     bold = _BOLD_LINE.match(first_text) or _BOLD_LABEL.match(first_text)
@@ -253,21 +259,22 @@ def cell_errors(cell: Any, ref: CellRef, source: str) -> list[CellError]:
 # What a cell's code says: which variable it builds, summarises, fits, evaluates
 
 
-_NAME = r"[A-Za-z_][\w.]*"
+_NAME = r"[A-Za-z_]\w*+(?:\.[A-Za-z_]\w*+)*"  # dotted; no backtracking inside a part
 _BUILDERS = (
     r"(?:Sequential|Model|Functional|load_model|clone_model|model_from_json|model_from_yaml|"
     r"VGG16|VGG19|ResNet\w*|MobileNet\w*|InceptionV3|InceptionResNetV2|Xception|DenseNet\w*|"
     r"EfficientNet\w*|NASNet\w*|ConvNeXt\w*)"
 )
-_BUILD_ASSIGN = re.compile(rf"^\s*({_NAME})\s*=\s*(?:[\w.]+\.)?{_BUILDERS}\s*\(", re.MULTILINE)
-_CALL_ASSIGN = re.compile(rf"^\s*({_NAME})\s*=\s*([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+_BUILD_ASSIGN = re.compile(rf"^[ \t]*+({_NAME})[ \t]*=[ \t]*(?:[\w.]+\.)?{_BUILDERS}\s*\(",
+                           re.MULTILINE)
+_CALL_ASSIGN = re.compile(rf"^[ \t]*+({_NAME})[ \t]*=[ \t]*([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 _ADD = re.compile(rf"\b({_NAME})\s*\.\s*(?:add|pop)\s*\(")
 _BUILDS_IN_BODY = re.compile(rf"(?:\b{_BUILDERS}\s*\(|\.\s*add\s*\()")
 _METHOD = re.compile(rf"\b({_NAME})\s*\.\s*(summary|fit|fit_generator|evaluate|evaluate_generator|"
                      r"compile)\s*\(")
 _DEF = re.compile(r"^(\s*)def\s+([A-Za-z_]\w*)\s*\(")
 _OPTIMIZERS = r"(?:SGD|Adam|AdamW|RMSprop|Adagrad|Adadelta|Adamax|Nadam|Ftrl|Lion)"
-_OPTIMIZER_ASSIGN = re.compile(rf"^\s*([A-Za-z_]\w*)\s*=\s*(?:[\w.]+\.)?({_OPTIMIZERS})\s*\(",
+_OPTIMIZER_ASSIGN = re.compile(rf"^[ \t]*+([A-Za-z_]\w*+)[ \t]*=\s*(?:[\w.]+\.)?({_OPTIMIZERS})\s*\(",
                                re.MULTILINE)
 
 
@@ -544,6 +551,20 @@ class _StaticReader:
         self.inner_compiles: list[tuple[int, _Call]] = []
         self.optimizers: dict[str, tuple[str, str]] = {}
         self.builders = self._builder_functions()
+        self.code_models: list[CodeModel] = code_models(
+            [(cell.index, cell.source) for cell in self.evidence.cells if cell.cell_type == "code"])
+
+    def _from_code(self, receiver: str | None, cell: Cell,
+                   like: Architecture | None = None) -> CodeModel | None:
+        """The model the code bound to ``receiver`` by this cell; without a receiver, the
+        latest one built by then with the same layer classes as ``like``."""
+        found = model_in_code(self.code_models, receiver, cell.index)
+        if found is None and like is not None:
+            for model in reversed(self.code_models):
+                if model.cell <= cell.index and \
+                        fill_activations(copy.deepcopy(like), model.architecture):
+                    return model
+        return found
 
     def _builder_functions(self) -> set[str]:
         names = set()
@@ -673,6 +694,10 @@ class _StaticReader:
             previous.architecture.trainable_params = summary.architecture.trainable_params
             previous.architecture.non_trainable_params = summary.architecture.non_trainable_params
             return previous
+        rebuilt = self._from_code(receiver, cell, like=summary.architecture)
+        if rebuilt is not None:
+            # Keras summaries never print activations; the code that built the model does.
+            fill_activations(summary.architecture, rebuilt.architecture)
         model_id = f"cell{cell.index}-summary{sum(1 for m in self.models if m.cell == cell.index)}"
         model = _Model(model_id=model_id, architecture=summary.architecture, cell=cell.index,
                        variable=receiver)
@@ -714,14 +739,26 @@ class _StaticReader:
                 self.unknown_models += 1
                 self.unsummarised[key] = f"cell{cell.index}-unsummarised{self.unknown_models}"
             model_id = self.unsummarised[key]
-            architecture = Architecture()
             what = f"the model in `{receiver}`" if receiver else "the model"
-            self.finding(
-                f"cell {cell.index}: {what} was trained ({log.epochs_shown} epochs shown) "
-                "but no summary of it was printed before; its architecture is unknown in "
-                "static mode",
-                cell,
-            )
+            rebuilt = self._from_code(receiver, cell)
+            if rebuilt is not None:
+                architecture = copy.deepcopy(rebuilt.architecture)
+                counts = "" if architecture.params_known else \
+                    "; its parameter counts are unknown (the input shape is not in the code)"
+                self.finding(
+                    f"cell {cell.index}: {what} was trained ({log.epochs_shown} epochs shown) "
+                    "but no summary of it was printed; its layers were read from the code"
+                    f"{' of ' + rebuilt.function + '()' if rebuilt.function else ''}{counts}",
+                    cell, severity="info",
+                )
+            else:
+                architecture = Architecture(known=False, params_known=False)
+                self.finding(
+                    f"cell {cell.index}: {what} was trained ({log.epochs_shown} epochs shown) "
+                    "but no summary of it was printed before; its architecture is unknown in "
+                    "static mode",
+                    cell,
+                )
         run = TrainingRun(
             index=len(self.evidence.runs),
             model_id=model_id,

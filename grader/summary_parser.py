@@ -155,15 +155,18 @@ _TOTALS = re.compile(
 )
 _MODEL_NAME = re.compile(r"^\s*Model:\s*\"([^\"]*)\"")
 _PARAMS_CELL = re.compile(r"^(\d[\d,]*)(?:\.0+)?(?:\s*\((?:unbuilt|unused)\))?$")
-_NAME_CELL = re.compile(r"^(?P<name>[^\s(]+)\s*(?:\((?P<cls>[^)]*)(?P<close>\))?)?\s*$")
+_NAME_CELL = re.compile(r"^(?P<name>[^\s(]++)\s*+(?:\((?P<cls>[^)]*+)(?P<close>\))?+)?+\s*+$")
 _TUPLE = re.compile(r"\(([^()]*)\)")
 # A row whose columns lost their alignment (copied text, tabs collapsed): name (Class) shape
 # params [connected to]. The class may be cut and lack its ")".
 _LOOSE_ROW = re.compile(
-    r"^\s*(?P<name>[^\s(|]+)\s*(?:\((?P<cls>[^()\s]*)\)?)?\s+"
+    r"^\s*+(?P<name>[^\s(|]++)(?:\s*+\((?P<cls>[^()\s]*+)\)?+)?+\s++"
     r"(?P<shape>\[?\([^()]*\)?(?:,\s*\([^()]*\))*\]?|multiple|\?)\s+"
-    r"(?P<params>\d[\d,]*(?:\.0+)?)(?:\s*\((?:unbuilt|unused)\))?(?:\s+(?P<connected>\S.*?))?\s*$"
+    r"(?P<params>\d[\d,]*+(?:\.0+)?+)(?:\s*+\((?:unbuilt|unused)\))?+(?:\s++(?P<connected>\S(?:.*\S)?+))?+\s*+$"
 )
+
+
+_MAX_ROW = 2000
 
 
 def _is_rule(line: str) -> bool:
@@ -398,6 +401,8 @@ class _Table:
         return cells
 
     def _loose(self, line: str) -> list[str] | None:
+        if len(line) > _MAX_ROW:
+            return None  # no summary prints such a row; matching it would only cost time
         match = _LOOSE_ROW.match(line)
         if not match:
             return None

@@ -150,7 +150,9 @@ def test_variable_rebuilt_after_its_summary_has_no_architecture_and_a_finding():
                   code("model.fit(x, y)", epochs(2)))
     evidence = static_evidence(nb, "a.ipynb")
     (run,) = evidence.runs
-    assert run.architecture.layers == []
+    # No summary of the new model: its layers come from the code, not from the old summary.
+    assert run.architecture.layer_classes() == ["Dense"]
+    assert run.architecture.total_params == 6912 * 8 + 8 and run.architecture.params_known
     assert run.model_id != evidence.models[0].model_id
     assert any(f.kind == "static" and "no summary" in f.message for f in evidence.findings)
 
@@ -162,7 +164,8 @@ def test_model_built_by_a_function_defined_earlier_counts_as_rebuilt():
                   code("model = create_model()"),
                   code("model.fit(x, y)", epochs(1)))
     (run,) = static_evidence(nb, "a.ipynb").runs
-    assert run.architecture.layers == []
+    assert run.architecture.layer_classes() == ["Dense"]  # rebuilt from create_model()
+    assert run.architecture.known and not run.architecture.params_known  # no input shape
 
 
 def test_defining_a_builder_function_does_not_invalidate_a_summary():
@@ -372,3 +375,130 @@ def test_docstring_examples_hold():
     for module in (grader.static, grader.summary_parser, grader.log_parser):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+# -- architecture unknown, or rebuilt from the code (issue 12, item 10)
+
+KERAS3_SOFTMAX_SUMMARY = """Model: "sequential"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
+┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
+│ flatten (Flatten)               │ (None, 3072)           │             0 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dense (Dense)                   │ (None, 10)             │        30,730 │
+└─────────────────────────────────┴────────────────────────┴───────────────┘
+ Total params: 30,730 (120.04 KB)
+ Trainable params: 30,730 (120.04 KB)
+ Non-trainable params: 0 (0.00 B)
+"""
+
+TBMI26_CNN = """from tensorflow.keras.models import Sequential
+from tensorflow.keras.layers import Conv2D, MaxPooling2D, Flatten, Dense, Dropout
+(X_train, Y_train), (X_test, Y_test) = keras.datasets.cifar10.load_data()
+model = Sequential()
+model.add(Conv2D(32, (3, 3), activation='relu'))
+model.add(MaxPooling2D(pool_size=(2, 2)))
+model.add(Conv2D(64, 3, activation='relu', padding='same'))
+model.add(MaxPooling2D())
+model.add(Flatten())
+model.add(Dropout(0.5))
+model.add(Dense(10, activation='softmax'))
+model.compile(loss='categorical_crossentropy', optimizer='adam', metrics=['accuracy'])
+"""
+
+TBMI26_FUNCTIONAL = """def CreateFCModel(units):
+    inputs = keras.Input(shape=(32, 32, 3))
+    x = layers.Flatten()(inputs)
+    x = layers.Dense(units, activation="relu")(x)
+    x = layers.Dense(64, activation="relu")(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs=inputs, outputs=outputs)
+"""
+
+
+def _static_grade(nb, checks: str):
+    from grader.checks import grade
+    from tests.rubric_fixtures import one_task
+
+    evidence = static_evidence(nb, "a.ipynb")
+    return grade(one_task(checks, model="{fit: 1}"), evidence)[0].checks[0]
+
+
+@pytest.mark.parametrize("checks", ["- total_params: {at_most: 100000}", "- lacks: Dropout",
+                                    "- layers: [Dense]", "- output_layer: true"])
+def test_unknown_architecture_is_not_assessed(checks):
+    nb = notebook(code("model = build_it()\nmodel.compile(loss='categorical_crossentropy')\n"
+                       "model.fit(x, y)", epochs(2)))
+    (run,) = static_evidence(nb, "a.ipynb").runs
+    assert not run.architecture.known
+    result = _static_grade(nb, checks)
+    assert result.status.value == "not_assessed", result.message
+    assert "unknown" in result.message
+
+
+def test_unknown_architecture_round_trips_through_json():
+    nb = notebook(code("model.fit(x, y)", epochs(2)))
+    evidence = static_evidence(nb, "a.ipynb")
+    again = from_json(Evidence, to_json(evidence))
+    assert again.runs[0].architecture.known is False
+    old = to_json(evidence)
+    del old["runs"][0]["architecture"]["known"]  # results stored before the field existed
+    assert from_json(Evidence, old).runs[0].architecture.known is True
+
+
+def test_output_activation_comes_from_the_code_of_a_softmax_model():
+    nb = notebook(code("model = Sequential([Flatten(input_shape=(32, 32, 3)), "
+                       "Dense(10, activation='softmax')])\n"
+                       "model.compile(loss='categorical_crossentropy', optimizer='adam')\n"
+                       "model.summary()", KERAS3_SOFTMAX_SUMMARY),
+                  code("model.fit(x, y)", epochs(2)))
+    (run,) = static_evidence(nb, "a.ipynb").runs
+    assert run.architecture.total_params == 30_730  # from the summary
+    assert run.architecture.layers[-1].activation == "softmax"  # from the code
+    result = _static_grade(nb, "- output_layer: true")
+    assert result.status.value == "passed", result.message
+    assert "softmax" in result.message
+
+
+def test_sequential_tbmi26_cnn_is_rebuilt_from_the_code_with_cifar10_input():
+    nb = notebook(code(TBMI26_CNN), code("history = model.fit(X_train, Y_train)", epochs(2)))
+    (run,) = static_evidence(nb, "a.ipynb").runs
+    architecture = run.architecture
+    assert architecture.layer_classes() == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D",
+                                            "Flatten", "Dropout", "Dense"]
+    assert [layer.output_shape for layer in architecture.layers] == [
+        [None, 30, 30, 32], [None, 15, 15, 32], [None, 15, 15, 64], [None, 7, 7, 64],
+        [None, 3136], [None, 3136], [None, 10]]
+    assert [layer.params for layer in architecture.layers] == [896, 0, 18_496, 0, 0, 0, 31_370]
+    assert architecture.total_params == 50_762 and architecture.params_known
+    assert architecture.layers[-1].activation == "softmax"
+    assert architecture.layers[0].config["kernel_size"] == [3, 3]
+    assert run.compile.loss == "categorical_crossentropy"
+    result = _static_grade(nb, "- total_params: {at_most: 60000}")
+    assert result.status.value == "passed"
+
+
+def test_functional_model_built_in_a_function_is_rebuilt_from_the_code():
+    nb = notebook(code(TBMI26_FUNCTIONAL),
+                  code("model = CreateFCModel(128)\nmodel.compile(loss='categorical_crossentropy')"),
+                  code("model.fit(X_train, Y_train)", epochs(2)))
+    (run,) = static_evidence(nb, "a.ipynb").runs
+    architecture = run.architecture
+    assert architecture.class_name == "Functional"
+    assert architecture.layer_classes() == ["Flatten", "Dense", "Dense", "Dense"]
+    assert architecture.layers[-1].activation == "softmax"
+    # units is a parameter of the function: the counts after it cannot be known.
+    assert not architecture.params_known
+    result = _static_grade(nb, "- total_params: {at_most: 1000}")
+    assert result.status.value == "not_assessed"
+    assert _static_grade(nb, "- output_layer: true").status.value == "passed"
+
+
+def test_functional_model_with_literal_units_gets_exact_params():
+    source = TBMI26_FUNCTIONAL.replace("Dense(units,", "Dense(256,")
+    nb = notebook(code(source), code("model = CreateFCModel(256)"),
+                  code("model.fit(X_train, Y_train)", epochs(1)))
+    (run,) = static_evidence(nb, "a.ipynb").runs
+    assert [layer.params for layer in run.architecture.layers] == [0, 3072 * 256 + 256,
+                                                                   256 * 64 + 64, 650]
+    assert run.architecture.params_known

@@ -39,6 +39,29 @@ from grader.checks.figures import params_figure
 from grader.checks.pattern import PatternError, canonical_class, parse_pattern
 from grader.evidence import Architecture, LayerInfo
 
+def _unknown_architecture(ctx: CheckContext, *, params: bool = False) -> Outcome | None:
+    """"Not assessed" for a model whose architecture (or parameter counts) static mode could not
+    read: an empty layer list must not pass "fewer parameters than" or "no Dropout layer"."""
+    assert ctx.target is not None
+    architecture = ctx.target.architecture
+    if not architecture.known:
+        return not_assessed(f"The architecture of {ctx.target.where} is unknown: no model summary of it was "
+                            "printed and its code could not be read; print model.summary() after building it.",
+                            level=ctx.target.level)
+    if params and not architecture.params_known:
+        return not_assessed(f"The parameter counts of {ctx.target.where} are unknown: its layers were read from "
+                            "the code, but its input shape was not; print model.summary() after building it.",
+                            level=ctx.target.level)
+    return None
+
+
+def _verified_params(ctx: CheckContext) -> bool:
+    """The grader counted the parameters itself on the saved model: that count stands."""
+    assert ctx.target is not None
+    verification = ctx.evidence.verification_of(ctx.target.model_id)
+    return verification is not None and verification.status == "ok" and verification.total_params is not None
+
+
 # ---------------------------------------------------------------------------------------------
 # Parameter counts
 
@@ -139,6 +162,9 @@ def _params_check(kind: str) -> None:
 
     def evaluate(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
         assert ctx.target is not None
+        unknown = _unknown_architecture(ctx, params=True)
+        if unknown is not None and not _verified_params(ctx):
+            return unknown
         figure = params_figure(ctx.evidence, ctx.target, which)
         value = int(figure.value)
         expectation = _params_expectation(ctx, p, attr)
@@ -232,6 +258,8 @@ def _validate_layers(p: dict[str, Any]) -> list[tuple[str | None, str]]:
        example='- layers: "(Conv2D BatchNormalization? Activation)+ MaxPooling2D Flatten Dense+"')
 def layers_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     assert ctx.target is not None
+    if (unknown := _unknown_architecture(ctx)) is not None:
+        return unknown
     pattern = parse_pattern(p["pattern"])
     layers = _classes(ctx.target.architecture)
     contains = p.get("match") == "contains"
@@ -308,6 +336,8 @@ def _contains_title(p: dict[str, Any]) -> str:
        example="- contains: {layer: Dropout, at_least: 2}")
 def contains_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     assert ctx.target is not None
+    if (unknown := _unknown_architecture(ctx)) is not None:
+        return unknown
     names = _names(p["layer"])
     layers = _classes(ctx.target.architecture)
     found = [layer for layer in layers if _layer_matches(layer, names, p.get("config"))]
@@ -337,6 +367,8 @@ def contains_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
        example="- lacks: BatchNormalization")
 def lacks_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     assert ctx.target is not None
+    if (unknown := _unknown_architecture(ctx)) is not None:
+        return unknown
     names = _names(p["layer"])
     found = [layer for layer in _classes(ctx.target.architecture) if _layer_matches(layer, names, None)]
     what = " or ".join(names)
@@ -360,6 +392,8 @@ _WHICH_DENSE = {"largest_dense": "largest", "first_dense": "first", "last_dense"
        example="- dropout_before: largest_dense")
 def dropout_before_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     assert ctx.target is not None
+    if (unknown := _unknown_architecture(ctx, params=True)) is not None:
+        return unknown
     which = _WHICH_DENSE[p.get("layer", "largest_dense")]
     layers = _classes(ctx.target.architecture)
     dense = [i for i, layer in enumerate(layers) if canonical_class(layer.class_name) == "Dense"]
@@ -439,6 +473,8 @@ def _output_shape_title(p: dict[str, Any]) -> str:
        example="- output_shape: {layer: Conv2D, shape: [26, 26, 16]}")
 def output_shape_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     assert ctx.target is not None
+    if (unknown := _unknown_architecture(ctx)) is not None:
+        return unknown
     layers = _classes(ctx.target.architecture)
     index, words = _pick_layer(layers, p)
     level = ctx.target.level
@@ -487,7 +523,9 @@ def _output_activation(layers: list[LayerInfo]) -> tuple[LayerInfo | None, str |
     Activation / Softmax layer)."""
     last = None
     for i in range(len(layers) - 1, -1, -1):
-        if layers[i].params > 0 or layers[i].layers:
+        if layers[i].params > 0 or layers[i].layers or \
+                (canonical_class(layers[i].class_name) == "Dense" and layers[i].config.get("units")):
+            # A Dense layer rebuilt from code has 0 params when its fan-in was not literal.
             last = i
             break
     if last is None:
@@ -513,6 +551,8 @@ def _output_activation(layers: list[LayerInfo]) -> tuple[LayerInfo | None, str |
        example="- output_layer: {units: 10}")
 def output_layer_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     assert ctx.target is not None
+    if (unknown := _unknown_architecture(ctx)) is not None:
+        return unknown
     layers = _classes(ctx.target.architecture)
     level = ctx.target.level
     layer, activation = _output_activation(layers)
