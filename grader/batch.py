@@ -485,6 +485,10 @@ def grade_batch(
                 mark_environment_problem(results, shared)
                 for result in results:
                     session.store.save_result(result)
+            from grader.identical import flag_identical
+
+            for result in flag_identical(results):  # both students' results say it
+                session.store.save_result(result)
             return results
         finally:
             session.close()

@@ -102,6 +102,10 @@ class GradeResult:
     duration_s: float | None = None
     grader_version: str = ""
     graded_at: str = ""
+    # SHA-256 of the file's bytes and of its normalised code cells (grader.identical), taken at load.
+    notebook_sha256: str = ""
+    code_sha256: str = ""
+    identical_to: list[str] = field(default_factory=list)  # "bob (same code cells)", after the batch
 
     @property
     def checks(self) -> list[CheckResult]:

@@ -26,6 +26,7 @@ from grader.checks.base import (
 from grader.checks.selectors import Answer, find_answer, headings, section_ranges
 from grader.evidence import Level
 from grader.results import Status
+from grader.unfinished import is_placeholder_answer
 
 _FLAGS = re.IGNORECASE | re.MULTILINE
 
@@ -95,7 +96,10 @@ def task_answer(ctx: CheckContext, p: dict[str, Any] | None = None) -> Answer | 
     _, question, tag = _source(ctx, p or {})
     if not question and not tag:
         return None
-    return find_answer(ctx.evidence, question=question, answer_tag=tag)
+    answer = find_answer(ctx.evidence, question=question, answer_tag=tag)
+    if answer.text and is_placeholder_answer(answer.text):  # "[Your answer here]" left as it was
+        answer = Answer("", answer.cells, answer.message)
+    return answer
 
 
 _SCALAR = {"type": ["number", "string", "boolean"]}

@@ -112,6 +112,8 @@ FINDING_TITLES = {
     "setup": "Set-up",
     "limit": "Limit reached",
     "note": "Note",
+    "identical": "Identical submission",
+    "unfinished": "Unfinished",
     "saved_outputs": "Graded from saved outputs",
     "static": "Saved outputs",
     "internal": "Grader",
@@ -528,7 +530,8 @@ def _training_line(run: TrainingRun) -> str:
         parts.append(fmt_duration(run.duration_s))
     if fit.capped:
         capped = ", ".join(
-            f"{key} {vals[0]}→{vals[1]}" if isinstance(vals, (list, tuple)) and len(vals) == 2 else key
+            f"{key} {vals[0]}→{vals[1]}" if isinstance(vals, (list, tuple)) and len(vals) == 2
+            else str(vals.get("message") or key)[:200] if isinstance(vals, dict) else key
             for key, vals in fit.capped.items()
         )
         parts.append(f"capped by fast mode: {capped}")
@@ -845,6 +848,7 @@ class StudentRow:
     link: str | None
     status: Status | None
     problems: str
+    identical: str = ""  # "bob (same code cells)": the marker of the overview's Identical column
 
 
 @dataclass
@@ -874,7 +878,7 @@ def class_page(results: Sequence[GradeResult], *, report_links: dict[str, str], 
     for r in results:
         status = None if r.passed is None else (Status.PASSED if r.passed else Status.FAILED)
         problems = ", ".join(PROBLEM_TITLES.get(p.kind, p.kind).split(" (")[0] for p in r.problems)
-        rows.append(StudentRow(r, report_links.get(r.student.key), status, problems))
+        rows.append(StudentRow(r, report_links.get(r.student.key), status, problems, "; ".join(r.identical_to)))
     histogram = None
     if plots and scores:
         from grader.report.plots import score_histogram
