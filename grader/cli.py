@@ -83,6 +83,8 @@ def _common_options(func):
         click.option("--file-size", default=None, help="Largest file a kernel may write, e.g. 2GiB."),
         click.option("--disk", default=None, help="Disk a submission's working folder may fill, e.g. 10GiB."),
         click.option("--max-output", default=None, help="Output kept per cell, e.g. 2MiB."),
+        click.option("--support", multiple=True, type=click.Path(exists=True, path_type=Path),
+                     help="A file copied next to each notebook (course helper module, data file), besides the rubric's support_files (repeatable)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -162,6 +164,10 @@ def check_command(notebook: Path, rubric: str, full: bool, out: Path | None, **c
         out_dir = out or Path(tempfile.mkdtemp(prefix="nn-grader-check-"))
         options = _grading_options(common, fast=not full and not common["static"], force=True)
         options.preflight = False  # a self-check reports a missing package in its own result
+        from grader.blame import helpers_next_to
+
+        given = {p.name for p in options.support}
+        options.support += [p for p in helpers_next_to(notebook) if p.name not in given]
         submission = Submission(path=notebook, student=Student(key=_safe_key(notebook.stem)))
         results = grade_batch([submission], loaded, out_dir, options=options, workers=1)
         _write_outputs(results, out_dir, loaded, exports=(), junit=common["junit"], summary=common["summary"])
@@ -403,6 +409,7 @@ def _grading_options(common: dict, *, fast: bool, force: bool):
         fast=fast, static=common["static"], data=common["data"], verify=not common["no_verify"], force=force,
         compat=False if common["no_compat"] else None, cell_timeout=common["cell_timeout"],
         notebook_timeout=common["notebook_timeout"], hidden_test=common["hidden_test"], retrain=common["retrain"],
+        support=[Path(p).resolve() for p in common.get("support", ())],
     )
 
 

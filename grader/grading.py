@@ -28,18 +28,18 @@ from grader import __version__
 from grader.bundle import read_bundle
 from grader.datasets import load_dataset
 from grader.errors import BundleError, DatasetError, NotebookError
-from grader.evidence import Evidence, Finding
+from grader.evidence import CellRef, Evidence, Finding
 from grader.execute import Execution, ExecutionSettings, PreparedRun, prepare, run
 from grader.integrity import integrity_findings, load_test_images
 from grader.limits import Limits
 from grader.notebook import load_notebook, load_notes
-from grader.preflight import install_hint
+from grader.blame import import_problem, missing_file_problem
 from grader.results import GradeResult, SubmissionProblem
 from grader.retrain import apply_retraining, models_to_retrain, retrain_request
 from grader.sandbox import resolve_mode
 from grader.store import ResultStore, result_key
 from grader.submissions import Submission
-from grader.unfinished import had_outputs, incomplete_message, placeholders
+from grader.unfinished import filled_code_block, had_outputs, incomplete_message, placeholders, unfinished_cells, unfinished_words
 from grader.verify import Verifier, VerifyRequest
 
 # Accuracy the kernel printed and accuracy the grader measured may differ this much before the
@@ -63,6 +63,7 @@ class GradingOptions:
     sandbox: str = "auto"  # auto | bwrap | none (grader.sandbox)
     limits: dict = field(default_factory=dict)  # over the rubric's: memory, processes, cpu_time, file_size, disk, output
     retrain: bool = False  # retrain every trained model in the grader's process (grader.retrain)
+    support: list[Path] = field(default_factory=list)  # --support: copied next to each notebook, besides the rubric's
 
 
 class GradingSession:
@@ -131,7 +132,9 @@ class GradingSession:
             fast=self.fast_caps(),
             compat=options.compat if options.compat is not None else getattr(rubric, "compat", True),
             datasets=dict(self.datasets),
-            support_files=list(getattr(rubric, "support_files", [])),
+            # --support wins over a rubric file of the same name.
+            support_files=[p for p in getattr(rubric, "support_files", []) if p.name not in {s.name for s in options.support}]
+            + list(options.support),
             functions=list(rubric.functions_to_call()),
             variables=list(rubric.variables_wanted()),
             kernel_name=getattr(rubric, "kernel", None),
@@ -195,6 +198,9 @@ class GradingSession:
             # What the submitted file shows, read before the grader's run replaces its outputs.
             started.saved = static_evidence(started.nb, str(submission.path))
         started.blanks = placeholders(started.nb)
+        from grader.identical import notebook_hashes
+
+        started.hashes = notebook_hashes(Path(submission.path), started.nb)
         started.had_outputs = had_outputs(started.nb)
         settings = self.settings()
         settings.hidden.append(Path(submission.path).parent)  # the other students' files
@@ -232,6 +238,7 @@ class GradingSession:
             mode="static" if self.options.static else "executed", fast_mode=bool(self.options.fast), sandbox=self.sandbox,
             grader_version=__version__, graded_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         )
+        result.notebook_sha256, result.code_sha256 = started.hashes
         try:
             if started.problem is not None:
                 result.problems.append(started.problem)
@@ -279,7 +286,7 @@ class GradingSession:
                 fall_back_to_saved_outputs(evidence, started.saved)
             self.store.save_evidence(started.key, evidence, execution.bundle_dir)
             started.lap("store evidence")
-        _problems_from(evidence, result, started)
+        _problems_from(evidence, result, started, list(getattr(self.rubric, "packages", []) or []))
         return evidence
 
     def _read(self, execution: Execution, cells, submission: str) -> Evidence:
@@ -346,8 +353,46 @@ class GradingSession:
         result.score = round(sum(task.points for task in result.tasks), 4)
         if result.max_score == 0.0:
             result.max_score = sum(task.max_points for task in result.tasks)
+        _mark_unfinished(result, evidence)
         if result.pass_mark is not None:
             result.passed = result.score >= result.pass_mark
+
+
+def _mark_unfinished(result: GradeResult, evidence: Evidence) -> None:
+    """Name every code cell that still holds a template placeholder; a template with nothing
+    filled in (no filled code block, no answer) is "incomplete" and earns nothing, instead of
+    points for what the untouched template happens to satisfy ("no Conv2D layer, as asked")."""
+    from grader.results import Status
+
+    found = unfinished_cells(evidence.cells)
+    if not found:
+        return
+    known = {(f.kind, f.cell.index if f.cell else None) for f in evidence.findings}
+    by_index = {c.index: c for c in evidence.cells}
+    for index, what in found:
+        if ("unfinished", index) in known:
+            continue
+        cell = by_index.get(index)
+        ref = CellRef(index, cell.heading if cell else None, list(cell.tags) if cell else [], cell.cell_id if cell else None)
+        evidence.findings.append(Finding("unfinished", f"cell {index + 1} still has {what}: this part is unfinished",
+                                         ref, "warning"))
+    unfinished = {index for index, _ in found}  # a block around `x = ???` holds template code, not the student's
+    filled = any(t.answer for t in result.tasks) or any(
+        c.cell_type == "code" and c.index not in unfinished and filled_code_block(c.source) for c in evidence.cells)
+    if filled:
+        return
+    reason = f"Not graded: the notebook is the unfilled template ({unfinished_words(found, 2)})."
+    for task in result.tasks:
+        for check in task.checks:
+            if check.status is not Status.MANUAL:
+                check.status, check.points, check.message = Status.NOT_ASSESSED, 0.0, reason
+                check.details = {**check.details, "reason": "unfinished"}
+        task.points = round(sum(c.points for c in task.checks), 4)
+    result.score = round(sum(task.points for task in result.tasks), 4)
+    result.problems = [p for p in result.problems if p.kind != "incomplete"]
+    result.problems.append(SubmissionProblem("incomplete", (
+        f"Incomplete: nothing of the template was filled in ({unfinished_words(found)}), and no question is "
+        "answered. Fill in the code blocks and answers, run the notebook, and submit it again.")))
 
 
 def _prepared_dataset(name: str, source: str, train_size: int | None, test_size: int | None, *,
@@ -434,6 +479,7 @@ class _Started:
     cached: bool = False
     blanks: list[tuple[int, str]] = field(default_factory=list)
     had_outputs: bool = True
+    hashes: tuple[str, str] = ("", "")  # (notebook bytes, normalised code cells): grader.identical
     saved: Evidence | None = None  # parsed from the outputs saved in the submitted file
     workdir: Path | None = None  # the kernel's working folder, when it was executed
     on_executed: Callable[[], None] | None = None  # called when the notebook has run, before verification
@@ -465,12 +511,16 @@ def fall_back_to_saved_outputs(evidence: Evidence, saved: Evidence) -> None:
         "could have edited.", severity="warning"))
 
 
-def _problems_from(evidence: Evidence, result: GradeResult, started: _Started) -> None:
+def _problems_from(evidence: Evidence, result: GradeResult, started: _Started, declared: list[str] | None = None) -> None:
     for error in evidence.cell_errors:
         if error.ename == "ModuleNotFoundError":
-            result.problems.append(SubmissionProblem(
-                "environment", f"cell {error.cell.number}: {error.evalue}. The module is not installed where the grader "
-                f"runs notebooks: this is not counted as your mistake. {install_hint(error.evalue)}"))
+            # Only a module the assignment declares is the environment's (grader.blame).
+            problem = import_problem(error.evalue, error.cell.number, declared or [])
+            if problem is not None:
+                result.problems.append(problem)
+        missing = missing_file_problem(error.ename, error.evalue, error.cell.number)
+        if missing is not None:
+            result.problems.append(missing)
     if started.blanks and not started.had_outputs and (evidence.cell_errors or not evidence.runs):
         first = evidence.cell_errors[0] if evidence.cell_errors else None
         result.problems.append(SubmissionProblem("incomplete", incomplete_message(

@@ -83,7 +83,7 @@ def install_hint(message: str) -> str:
 
 
 def shared_environment_errors(results: list[GradeResult]) -> str | None:
-    """The import error every executed submission shares, if there is one (at least two)."""
+    """The import error most executed submissions share (at least two), if there is one."""
     executed = [r for r in results if r.evidence is not None and r.mode == "executed" and r.evidence.cells]
     if len(executed) < 2:
         return None
@@ -91,16 +91,24 @@ def shared_environment_errors(results: list[GradeResult]) -> str | None:
     for result in executed:
         seen = {f"{e.ename}: {e.evalue}" for e in result.evidence.cell_errors if e.ename in ("ModuleNotFoundError", "ImportError")}
         counts.update(seen)
+    # Most of a batch failing the same import is the environment's, even when a few students
+    # happened to avoid the module.
     for message, count in counts.most_common(1):
-        if count == len(executed):
+        if count >= 2 and count * 2 > len(executed):
             return message
     return None
 
 
 def mark_environment_problem(results: list[GradeResult], message: str) -> None:
     """Tell every affected result that its import error is the environment's, once."""
-    note = (f"Every submission failed with the same error, {message}: this is a problem of the grading "
+    note = (f"Most submissions failed with the same error, {message}: this is a problem of the grading "
             f"environment, not of this notebook. {install_hint(message)}")
     for result in results:
+        errors = result.evidence.cell_errors if result.evidence is not None else []
+        if not any(f"{e.ename}: {e.evalue}" == message for e in errors):
+            continue  # this submission did not fail that way
+        module = _MISSING_MODULE.search(message)
+        if module:  # no longer the student's: drop the per-submission blame for that module
+            result.problems[:] = [p for p in result.problems if not (p.kind == "import" and f"`{module.group(1).split('.')[0]}" in p.message)]
         if not any(p.kind == "environment" for p in result.problems):
             result.problems.append(SubmissionProblem("environment", note))

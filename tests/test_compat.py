@@ -594,3 +594,26 @@ def test_legacy_notebooks_fail_on_keras3_and_run_with_compat(tmp_path):
         assert result["ok"], (path.name, result)
         expected = expected_findings(path, model_visualization.check_graphviz())
         assert expected <= set(result["findings"]), (path.name, result["findings"])
+
+
+def test_tf1_set_random_seed_is_tf_random_set_seed(findings):
+    tf = pytest.importorskip("tensorflow")
+    tf.set_random_seed(3)
+    first = tf.random.uniform(())
+    tf.random.set_seed(3)
+    assert float(first) == float(tf.random.uniform(()))
+    assert any(f["api"] == "tf.set_random_seed" for f in findings)
+
+
+def test_tensorboard_callback_without_tensorboard_is_a_noop(findings, keras, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed: the real callback runs")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    callback = keras.callbacks.TensorBoard(log_dir=str(tmp_path / "logs"))
+    assert isinstance(callback, keras.callbacks.TensorBoard)
+    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=1, verbose=0, callbacks=[callback])
+    assert any(f["api"] == "TensorBoard" for f in findings)
+    assert not (tmp_path / "logs").exists()

@@ -569,7 +569,7 @@ def find_answer(evidence: Evidence, *, question: str | None = None, answer_tag: 
             tags = sorted({t for c in evidence.cells for t in c.tags})
             hint = f" Cell tags in this notebook: {', '.join(tags)}." if tags else " No cell has tags."
             return Answer(None, [], f"No cell is tagged '{answer_tag}'.{hint}")
-        text = "\n\n".join(c.source.strip() for c in cells).strip()
+        text = answer_text("\n\n".join(c.source.strip() for c in cells))
         return Answer(text, [c.index for c in cells], f"cells tagged '{answer_tag}'")
     if not question:
         return Answer(None, [], "no question given")

@@ -49,9 +49,10 @@ ITERATOR_NEXT = "iterator_next"  # ImageDataGenerator iterators' `.next()`
 LAYER_ARGUMENTS = "layer_arguments"  # Keras 1 layer arguments, Model(input=, output=)
 MODULE_PATHS = "module_paths"  # keras.layers.convolutional, keras.utils.np_utils, ...
 PLOT_MODEL_HARMLESS = "plot_model_harmless"  # plot_model without pydot/graphviz returns None
+OLD_COURSE_APIS = "old_course_apis"  # tf.set_random_seed (TF1), TensorBoard without tensorboard
 ALL_FEATURES = frozenset(
     {OPTIMIZER_ARGUMENTS, TRAINING_ARGUMENTS, ITERATOR_NEXT, LAYER_ARGUMENTS, MODULE_PATHS,
-     PLOT_MODEL_HARMLESS}
+     PLOT_MODEL_HARMLESS, OLD_COURSE_APIS}
 )
 
 _MARK = "__nn_grader_compat__"
@@ -107,6 +108,7 @@ def install(report: Report, features: Iterable[str] = ALL_FEATURES) -> None:
         LAYER_ARGUMENTS: _install_layers,
         MODULE_PATHS: _install_module_paths,
         PLOT_MODEL_HARMLESS: _install_plot_model,
+        OLD_COURSE_APIS: _install_old_course_apis,
     }
     for name, installer in installers.items():
         if name in features:
@@ -824,3 +826,110 @@ def _install_plot_model() -> None:
         module = sys.modules.get(module_name)
         if module is not None and vars(module).get("plot_model") is original:
             _set(module, "plot_model", plot_model)
+
+
+# --- old course notebooks: TF1 seeding, TensorBoard without tensorboard ----------------------
+
+
+def _install_old_course_apis() -> None:
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and "set_random_seed" not in vars(tf) and hasattr(tf, "random"):
+        def set_random_seed(seed):
+            _report("tf.set_random_seed", "used TF1's `tf.set_random_seed`; graded as `tf.random.set_seed`")
+            return tf.random.set_seed(seed)
+
+        setattr(set_random_seed, _MARK, True)
+        _set(tf, "set_random_seed", set_random_seed)
+    if _module_exists("tensorboard"):
+        return
+    import keras
+
+    board = keras.callbacks.TensorBoard
+    # Without the tensorboard package the callback cannot write logs; training must still run,
+    # so its hooks do nothing (the class stays Keras' own: isinstance still holds).
+    for name in [n for n in vars(board) if n.startswith("on_") or n in ("set_model", "set_params")]:
+        _wrap(board, name, lambda original: _tensorboard_noop)
+
+
+def _tensorboard_noop(self, *args, **kwargs):
+    _report("TensorBoard", "used a `TensorBoard` callback, but tensorboard is not installed where the grader "
+            "runs; the callback did nothing (training ran as written, no logs were written)")
+    return None
+
+
+# --- Colab-only code: neutralised, reported, never an error -----------------------------------
+
+_colab_report: Report | None = None
+_COLAB_LINE = __import__("re").compile(r"^(\s*)(?:!|%)\s*(pip|apt-get|apt|tensorflow_version)\b(.*)$")
+
+
+def install_colab(report: Report, shell: Any = None) -> None:
+    """Make Colab-only code harmless in an ordinary kernel: ``from google.colab import drive``
+    gives stubs whose calls (``drive.mount``, ``files.upload``) do nothing, and ``!pip install``
+    / ``%tensorflow_version`` lines are skipped. Each use is reported once as a finding.
+    Independent of Keras, so it is installed before the first cell."""
+    global _colab_report
+    first = _colab_report is None
+    _colab_report = report
+    if not first:
+        return
+    if not _module_exists("google.colab"):
+        sys.meta_path.insert(0, _ColabFinder())
+    if shell is not None:
+        shell.input_transformers_cleanup.append(_skip_colab_lines)
+
+
+def _colab_skipped(what: str) -> None:
+    seen = globals().setdefault("_colab_seen", set())
+    if _colab_report is None or what in seen:
+        return
+    seen.add(what)
+    try:
+        _colab_report({"kind": "compat", "api": f"colab: {what}", "severity": "info",
+                       "message": f"Colab-only code skipped: {what} (it has no meaning where the grader runs)"})
+    except Exception:
+        pass
+
+
+def _skip_colab_lines(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        match = _COLAB_LINE.match(line)
+        if match:
+            what = f"{line.strip()[:1]}{match.group(2)}{match.group(3).rstrip()[:40]}"
+            out.append(f"{match.group(1)}__import__('sys').modules[{__name__!r}]._colab_skipped({what!r})\n")
+        else:
+            out.append(line)
+    return out
+
+
+class _ColabStub(types.ModuleType):
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        qualified = f"{self.__name__.rpartition('.')[2]}.{name}"
+
+        def skipped(*args, **kwargs):
+            _colab_skipped(qualified)
+            return {} if name == "upload" else None
+
+        return skipped
+
+
+class _ColabFinder:
+    """Finds ``google.colab`` and its submodules, as stubs, where Colab is not installed."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == "google.colab" or fullname.startswith("google.colab."):
+            return importlib.util.spec_from_loader(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        module = _ColabStub(spec.name)
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module):
+        if module.__name__ == "google.colab":
+            for sub in ("drive", "files", "output", "auth", "patches"):
+                module.__dict__[sub] = importlib.import_module(f"google.colab.{sub}")

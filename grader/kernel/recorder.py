@@ -366,7 +366,10 @@ class Recorder:
             ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821
             ip.events.register("pre_run_cell", self.pre_run_cell)
         except NameError:
-            pass
+            ip = None
+        from . import compat  # Colab-only cells come before `import keras`: neutralised from the start
+
+        compat.install_colab(lambda f: self.emit("finding", **f), ip)
         if "keras" in sys.modules and hasattr(sys.modules["keras"], "Model"):
             self.on_keras_imported()
         else:
@@ -449,6 +452,10 @@ class Recorder:
         callbacks = list(params.get("callbacks") or [])
         if callback is not None:
             callbacks.append(callback)
+        budget = _budget_callback(float(self.fast.get("fit_seconds", FAST_FIT_SECONDS))) if self.fast else None
+        if budget is not None:
+            callbacks.append(budget)
+        if callbacks:
             params["callbacks"] = callbacks
         self.emit("fit_start", index=index, model_id=mid, fit=fit_info,
                   architecture=_safe(describe_model, model) if getattr(model, "built", False) else None)
@@ -471,6 +478,11 @@ class Recorder:
             seen = callback.logs if callback is not None else {}
             hist = seen or returned
             fit_info["epochs_run"] = callback.epochs if callback is not None else max((len(v) for v in hist.values()), default=0)
+            if budget is not None and budget.stopped:
+                # Architecture and compile are recorded exactly; only the amount of training was cut.
+                fit_info["capped"]["time_budget"] = {"budget_s": budget.budget_s, "steps_run": budget.steps,
+                                                     "epochs_run": fit_info["epochs_run"],
+                                                     "message": f"stopped after {budget.steps} steps: fast-mode budget of {budget.budget_s:g} s"}
             if seen and returned and _differs(seen, returned):
                 self.emit("finding", kind="history", severity="warning",
                           message=f"the History that fit #{index + 1} returned differs from the epochs the grader "
@@ -646,6 +658,38 @@ class Recorder:
                     self.emit("variable", name=vname, value=repr(value)[:1000], type_name=type(value).__name__)
         self.emit("end")
         self._events.flush()
+
+
+# Wall-clock seconds one fit may train in fast mode: caps on epochs and steps alone let a 20M-parameter
+# model train for minutes, since each of its steps is huge.
+FAST_FIT_SECONDS = 8.0
+
+
+def _budget_callback(budget_s: float) -> Any:
+    """A Keras callback that sets ``stop_training`` once a fit has trained ``budget_s`` seconds."""
+    try:
+        import keras
+    except Exception:
+        return None
+
+    class _Budget(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.budget_s = budget_s
+            self.steps = 0
+            self.stopped = False
+            self.started = time.perf_counter()
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            self.steps += 1
+            if not self.stopped and time.perf_counter() - self.started > self.budget_s:
+                self.stopped = True
+                self.model.stop_training = True
+
+    return _Budget()
 
 
 def _history_callback(recorder: Recorder, index: int, mid: str) -> Any:
