@@ -54,3 +54,47 @@ def test_filled_lab_grades_each_question_on_its_own_model(version, tmp_path):
         for check in tasks[task_id]["checks"]:
             if check["check"] in ("contains", "lacks", "layers", "output_layer", "epochs"):
                 assert check["status"] == "passed", f"{task_id}: {check['title']}: {check['message']}"
+
+
+@pytest.mark.slow
+def test_lab_batch_to_canvas_with_answers_marked_in_the_review_app(tmp_path):
+    # The instructor's path without a CSV: grade a Canvas-named batch, mark every free-text
+    # answer through the review app, export for Canvas: the gradebook carries the human points.
+    import csv
+
+    import nbformat
+
+    from grader.review.app import ReviewIndex, create_app
+    from tests.tbmi26 import CUSTOM_PY
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    lab = filled("2024")
+    for question in (1, 3, 5, 6, 7, 8):
+        lab.answer(question, f"Answer to question {question}.")
+    nbformat.write(lab.notebook, subs / "doejane_101_9001_lab.ipynb")
+    out = tmp_path / "out"
+    graded = subprocess.run([sys.executable, "-m", "grader.cli", str(subs), "--rubric", "cifar10", "--fast",
+                             "--data", "synthetic", "--sandbox", "none", "--support", str(CUSTOM_PY), "--out", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert graded.returncode in (0, 1), graded.stdout[-3000:] + graded.stderr[-3000:]
+    (result,) = [json.loads(p.read_text()) for p in out.glob("*/result.json")]
+
+    client = create_app(out, token="secret").test_client()
+    assert client.get("/?token=secret").status_code == 302  # the token once, then its cookie
+    index = ReviewIndex(out)
+    marked = 0.0
+    for key, question in index.questions.items():
+        for student in question.students:
+            response = client.post("/api/score", json={"token": "secret", "question": key, "student": student,
+                                                       "score": question.max_points})
+            assert response.status_code == 200, response.data
+            marked += question.max_points
+    assert marked == 13  # the rubric's free-text points
+
+    exported = subprocess.run([sys.executable, "-m", "grader.cli", "export", str(out), "--to", "canvas"],
+                              capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.reader((out / "exports" / "canvas-gradebook.csv").open(encoding="utf-8")))
+    jane = next(row for row in rows if row[0] == "doejane")
+    assert float(jane[-1]) == result["score"] + marked
