@@ -332,10 +332,8 @@ def _as_notebook(raw: Any, notes: list[str]) -> nbformat.NotebookNode:
         # version is all nbformat's own 4.x upgrade does besides adding ids (which
         # _give_cells_ids does, deterministically). Done before validation, because tools that
         # write ids into a 4.4 file would otherwise fail the 4.4 schema for a field we want.
-        notes.append(
-            f"The notebook was saved in nbformat 4.{nb.nbformat_minor}, before cells had ids; "
-            "the grader gave every cell an id."
-        )
+        # No note: course templates are saved in 4.4, so every student would get a notice about
+        # something that changes nothing they wrote.
         nb.nbformat_minor = 5
     return nb
 
