@@ -13,7 +13,14 @@ With ``dask_scheduler`` the same per-submission job runs on a dask.distributed c
 (:mod:`grader.distributed`); results come back and are stored here, by this process.
 
 Next to each ``result.json`` a ``grading.log`` says what happened to the submission (the time
-of each stage, cell errors, limits) and ``kernel.log`` keeps what its kernel printed.
+of each stage, cell errors, limits), one entry per run: a resumed batch appends its re-check
+below the execution's entry, and the result keeps the execution's run time (:func:`keep_execution`).
+``kernel.log`` keeps what its kernel printed.
+
+A kernel without a sandbox can write in the output folder and leave processes behind: every
+stored file the batch writes is sealed, stored evidence is reused only when it verifies, what a
+kernel left running is killed, and before the batch returns what changed behind its back is put
+right and said on the result (:mod:`grader.seal`).
 
 Example::
 
@@ -23,6 +30,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import subprocess
@@ -36,13 +44,15 @@ from grader.errors import UsageError
 from grader.execute import drain_shutdowns, shutdown_in_background
 from grader.grading import GradingOptions, GradingSession, _Started
 from grader.preflight import mark_environment_problem, run_preflight, shared_environment_errors
+from grader.printable import printable
 from grader.results import GradeResult, SubmissionProblem
+from grader.seal import RUN_MARKER, RunSeal, Tampering, sweep, verify_store
 from grader.store import write_atomic
 from grader.submissions import Submission
 
 __all__ = ["Gpu", "detect_gpus", "choose_gpus", "default_workers", "gpu_environment", "kernel_environments",
            "grade_submissions", "grade_batch", "pending_executions", "failed_result", "write_submission_log",
-           "read_log_tail", "GPU_MEMORY_PER_KERNEL", "GPU_GROWTH_ENV"]
+           "read_log_tail", "keep_execution", "GPU_MEMORY_PER_KERNEL", "GPU_GROWTH_ENV"]
 
 # A kernel that trains a course model takes about 2.4 GB of host memory (design notes), and
 # one CIFAR-10-sized model with memory growth a few GiB of GPU memory at most.
@@ -53,6 +63,11 @@ GPU_MEMORY_PER_KERNEL = 6 * 2**30
 GPU_GROWTH_ENV = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 # What is kept of a kernel's own log next to the result: its end, where the crash is.
 KERNEL_LOG_BYTES = 1 << 20
+# grading.log gains an entry per run; past this size the middle entries go (see _bounded_log).
+GRADING_LOG_BYTES = 1 << 20
+RUN_SEPARATOR = "===="
+# Beside the results: what a kernel without a sandbox changed in the output folder, run by run.
+TAMPERING_LOG = "tampering.log"
 
 OnStart = Callable[[Submission], None]
 OnResult = Callable[[Submission, GradeResult], None]
@@ -187,12 +202,16 @@ async def grade_submissions(
     kernel_env: list[dict[str, str]] | None = None,
     on_start: OnStart | None = None,
     on_result: OnResult | None = None,
+    marker: str | None = None,
 ) -> list[GradeResult]:
     """Grade ``submissions`` with ``workers`` kernels running and one starting ahead.
 
     ``kernel_env`` gives extra variables per kernel slot (``workers + 1`` of them; see
     :func:`kernel_environments`). Each result is stored, with its log, as soon as it is known.
-    Cancelled (Ctrl-C), it stops every kernel it started before it returns.
+    Cancelled (Ctrl-C), it stops every kernel it started before it returns. With ``marker`` (the
+    run's id, :class:`grader.seal.RunSeal`) every kernel carries ``NN_GRADER_RUN=<marker>.<n>``,
+    and what a kernel left running is killed as soon as its notebook has run, before the next
+    notebook starts (:func:`grader.seal.sweep`).
     """
     workers = max(1, int(workers))
     envs = kernel_env or [{} for _ in range(workers + 1)]
@@ -217,15 +236,27 @@ async def grade_submissions(
                 held["slot"] = False
                 slots.put_nowait(slot)
 
+        env = envs[slot % len(envs)]
+        if marker is not None:
+            env = {**env, RUN_MARKER: f"{marker}.{position}"}
         try:
             try:
-                started = await _start(session, submission, envs[slot % len(envs)])
+                started = await _start(session, submission, env)
             except Exception as exc:  # the kernel could not be started at all: this submission only
                 started = _Started(submission, time.perf_counter())
                 result = failed_result(session, submission, f"its kernel could not be started: {type(exc).__name__}: {exc}",
                                        traceback.format_exc()[-4000:])
             else:
-                started.on_executed = release
+                def executed() -> None:
+                    try:
+                        if marker is not None:  # daemons that left the kernel's tree, before the next notebook runs
+                            sweep(env[RUN_MARKER])
+                    except Exception:  # the sweep at the end of the batch tries again
+                        logging.getLogger(__name__).exception("could not look for processes the notebook left")
+                    finally:
+                        release()
+
+                started.on_executed = executed
                 try:
                     await running.acquire()
                     held["running"] = True
@@ -238,8 +269,10 @@ async def grade_submissions(
                     raise
         finally:
             release()
+        execution = keep_execution(session.store, started.key, result, started.timings, reused=started.cached,
+                                   executed=started.prepared is not None)
         session.store.save_result(result)
-        _keep_logs(session, started, result, gpu=envs[slot % len(envs)].get("CUDA_VISIBLE_DEVICES"))
+        _keep_logs(session, started, result, gpu=env.get("CUDA_VISIBLE_DEVICES"), execution=execution)
         if started.prepared is not None and started.workdir is not None:
             task = asyncio.ensure_future(_remove_when_stopped(started))
             cleanups.add(task)
@@ -323,15 +356,44 @@ async def _remove_when_stopped(started: _Started, wait_s: float = 60.0) -> None:
 # The log of one submission
 
 
-def _keep_logs(session: GradingSession, started: _Started, result: GradeResult, *, gpu: str | None = None) -> None:
+def _keep_logs(session: GradingSession, started: _Started, result: GradeResult, *, gpu: str | None = None,
+               execution: dict | None = None) -> None:
     folder = session.store.result_path(result.student.key).parent
     kernel_log = None
     if started.workdir is not None:
         kernel_log = started.workdir / ".nn-grader" / "kernel.log"
         _copy_tail(kernel_log, folder / "kernel.log", KERNEL_LOG_BYTES)
     write_submission_log(folder / "grading.log", result, key=started.key, timings=started.timings,
-                         reused=started.cached, gpu=gpu or None,
+                         reused=started.cached, gpu=gpu or None, execution=execution,
                          kernel_log=folder / "kernel.log" if kernel_log is not None else None)
+
+
+def keep_execution(store, key: str, result: GradeResult, timings: dict[str, float], *, reused: bool,
+                   executed: bool) -> dict | None:
+    """Keep the run time of the execution that recorded a result's evidence.
+
+    A result re-checked from stored evidence (``reused``: a resumed batch, a rubric change)
+    gets that execution's wall time and time of day from the store (:meth:`ResultStore.load_execution`),
+    not the second its re-check took; evidence stored before run times were recorded gives
+    the notebook's own execution time instead. A notebook that ran now (``executed``) has its
+    run time recorded beside its evidence for later re-checks. Returns the stored record for a
+    reused result (what ``grading.log`` says about it), None otherwise.
+    """
+    if not key or result.mode != "executed":
+        return None
+    if reused:
+        result.evidence_reused = True
+        record = store.load_execution(key)
+        if record is None and result.evidence is not None and result.evidence.duration_s is not None:
+            record = {"duration_s": result.evidence.duration_s, "timings": {}, "executed_at": "", "approximate": True}
+        if record is not None:
+            result.duration_s = record["duration_s"]
+            result.executed_at = record["executed_at"]
+        return record
+    if executed and result.duration_s is not None:
+        result.executed_at = result.graded_at
+        store.save_execution(key, duration_s=result.duration_s, timings=timings, executed_at=result.executed_at)
+    return None
 
 
 def read_log_tail(source: Path, limit: int = KERNEL_LOG_BYTES) -> bytes | None:
@@ -359,15 +421,23 @@ def _copy_tail(source: Path, target: Path, limit: int) -> None:
 
 def write_submission_log(path: Path, result: GradeResult, *, key: str = "", timings: dict[str, float] | None = None,
                          reused: bool = False, gpu: str | None = None, kernel_log: Path | None = None,
-                         where: str | None = None) -> Path:
-    """Write ``grading.log``: what happened to one submission, for an instructor who wonders why.
+                         where: str | None = None, execution: dict | None = None, append: bool = True) -> Path:
+    """Add this run's entry to ``grading.log``: what happened to one submission, for an
+    instructor who wonders why.
 
     The stages with their seconds, whether the notebook was executed or its stored evidence
-    reused, cell errors, limits, timeouts, a dead kernel, and the problems and score of the
-    result."""
+    reused (then the run time kept from that execution, ``execution`` as
+    :func:`keep_execution` returns it), cell errors, limits, timeouts, a dead kernel, and the
+    problems and score of the result.
+
+    Each run appends an entry under a ``==== <time> · <what happened> ====`` line, so a resumed
+    batch or a rubric change adds its re-check below the entry of the execution, whose stages,
+    cell errors and limits stay as they were. ``append=False`` starts the file afresh.
+    """
     student = result.student
     who = student.key + "".join(f" · {v}" for v in (student.name, student.student_id and f"id {student.student_id}") if v)
-    lines = [f"nn-grader {result.grader_version} · {who}{' · late' if student.late else ''}",
+    lines = [_run_separator(result, reused),
+             f"nn-grader {result.grader_version} · {who}{' · late' if student.late else ''}",
              f"submission: {result.path}"]
     if student.note:
         lines.append(f"note: {student.note}")
@@ -381,11 +451,18 @@ def write_submission_log(path: Path, result: GradeResult, *, key: str = "", timi
             lines.append("evidence: reused from the store (the notebook and the settings are unchanged): not executed again")
         elif evidence is not None and evidence.cells:
             lines.append(f"evidence: executed now, {len(evidence.runs)} training run(s) recorded")
-    if timings:
-        lines.append("stages (seconds):")
-        lines += [f"  {stage:<24}{seconds:8.2f}" for stage, seconds in timings.items()]
-    if result.duration_s is not None:
-        lines.append(f"  {'total':<24}{result.duration_s:8.2f}")
+    if reused and result.mode == "executed":
+        lines.append(_kept_run_time(execution))
+        if timings:
+            lines.append("stages of this re-check (seconds):")
+            lines += [f"  {stage:<24}{seconds:8.2f}" for stage, seconds in timings.items()]
+            lines.append(f"  {'total':<24}{sum(timings.values()):8.2f}")
+    else:
+        if timings:
+            lines.append("stages (seconds):")
+            lines += [f"  {stage:<24}{seconds:8.2f}" for stage, seconds in timings.items()]
+        if result.duration_s is not None:
+            lines.append(f"  {'total':<24}{result.duration_s:8.2f}")
     evidence = result.evidence
     if evidence is not None:
         if evidence.cell_errors:
@@ -409,8 +486,63 @@ def write_submission_log(path: Path, result: GradeResult, *, key: str = "", timi
         lines.append(f"kernel output: {kernel_log.name}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    # A name or message holding a newline or an escape code must not forge a line (or an entry) of the log.
+    entry = ("\n".join(printable(line) for line in lines) + "\n").encode("utf-8")
+    earlier = b""
+    if append:
+        try:
+            earlier = path.read_bytes()
+        except OSError:  # the first run, or a log that cannot be read: start afresh
+            earlier = b""
+        if earlier and not earlier.endswith(b"\n"):
+            earlier += b"\n"
+        if earlier:
+            earlier += b"\n"
+    write_atomic(path, _bounded_log(earlier, entry, GRADING_LOG_BYTES))
     return path
+
+
+def _run_separator(result: GradeResult, reused: bool) -> str:
+    when = result.graded_at or time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    if result.mode == "static":
+        what = "graded from the outputs saved in the notebook"
+    elif reused:
+        what = "re-checked from the stored execution (not executed again)"
+    elif result.evidence is not None and result.evidence.cells:
+        what = "executed"
+    else:
+        what = "graded"
+    return f"{RUN_SEPARATOR} {when} · {what} {RUN_SEPARATOR}"
+
+
+def _kept_run_time(execution: dict | None) -> str:
+    if execution is None:
+        return "run time: unknown (the stored execution does not record it)"
+    seconds = float(execution["duration_s"])
+    if execution.get("approximate"):
+        return (f"run time: {seconds:.2f} s, the notebook's execution as stored with its evidence "
+                "(stored before run times were recorded)")
+    when = execution.get("executed_at") or "an earlier run"
+    stages = ", ".join(f"{stage} {value:.2f} s" for stage, value in (execution.get("timings") or {}).items()
+                       if value >= 0.005)
+    return f"run time: {seconds:.2f} s, kept from the execution of {when}" + (f" ({stages})" if stages else "")
+
+
+def _bounded_log(earlier: bytes, entry: bytes, limit: int) -> bytes:
+    """``earlier`` + ``entry``, at most about ``limit`` bytes: past it, the first entry (the
+    execution, usually) and the newest ones are kept, and a line says how much was left out."""
+    if len(earlier) + len(entry) <= limit:
+        return earlier + entry
+    marker = RUN_SEPARATOR.encode() + b" "
+    second = earlier.find(b"\n" + marker, len(marker))
+    first = earlier[: second + 1] if 0 < second < limit // 2 else earlier[: limit // 4]
+    room = max(0, limit - len(first) - len(entry))
+    tail = earlier[len(earlier) - room:] if room else b""
+    start = tail.find(b"\n" + marker)  # an entry's first line, not "==== " inside a message
+    tail = tail[start + 1:] if start >= 0 else b""
+    left_out = len(earlier) - len(first) - len(tail)
+    note = f"[nn-grader: {left_out:,} bytes of earlier runs' entries were left out]\n\n".encode()
+    return first.rstrip(b"\n") + b"\n\n" + note + tail + entry
 
 
 def _one_line(text: str, limit: int = 400) -> str:
@@ -461,8 +593,13 @@ def grade_batch(
     ``distributed.Client``) — and cleans up. One batch per output folder at a time.
     """
     session = GradingSession(rubric, out_dir, options)
+    seal = RunSeal()
     with session.store.lock():  # one batch per output folder; a killed batch's lock is released
         session.store.clean_leftovers()
+        # Before any kernel starts: what lies in the output folder now is what this run trusts.
+        seal.take_manifest(session.store.out_dir)
+        session.store.seal = seal
+        results: list[GradeResult] | None = None
         try:
             session.prepare_data(start_verifier=False)
             options = session.options
@@ -478,8 +615,9 @@ def grade_batch(
                     if options.preflight:
                         run_preflight(session.settings(), list(getattr(rubric, "packages", [])))
                 envs = kernel_environments(workers + 1, gpus)
+                # Every kernel carries the run's marker, so what it leaves running is found and killed.
                 results = asyncio.run(grade_submissions(session, submissions, workers=workers, kernel_env=envs,
-                                                        on_start=on_start, on_result=on_result))
+                                                        on_start=on_start, on_result=on_result, marker=seal.run_id))
             shared = shared_environment_errors(results)
             if shared:
                 mark_environment_problem(results, shared)
@@ -489,9 +627,49 @@ def grade_batch(
 
             for result in flag_identical(results):  # both students' results say it
                 session.store.save_result(result)
-            return results
         finally:
-            session.close()
+            try:
+                sweep(seal.run_id)  # daemons that left their kernel's process tree
+                verify_store(seal, session.store.out_dir)
+            finally:
+                session.close()
+        if seal.tampered:
+            _write_tampering_log(session.store.out_dir / TAMPERING_LOG, seal.tampered)
+        assert results is not None  # set, or the try above raised
+        _tell_tampering(session, results, seal.tampered)
+        return results
+
+
+def _write_tampering_log(path: Path, found: list[Tampering]) -> None:
+    """Add this run's findings to ``tampering.log`` beside the results, for the instructor."""
+    when = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    lines = [f"{RUN_SEPARATOR} {when} · {len(found)} stored file(s) changed behind the grader's back {RUN_SEPARATOR}"]
+    lines += [printable(item.message()) for item in found]
+    try:
+        earlier = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+        write_atomic(path, _bounded_log(earlier + b"\n" if earlier else b"", ("\n".join(lines) + "\n").encode("utf-8"),
+                                        GRADING_LOG_BYTES))
+    except OSError as exc:  # the warnings in the log said it already
+        logging.getLogger(__name__).warning("could not write %s: %s", path, exc)
+
+
+def _tell_tampering(session: GradingSession, results: list[GradeResult], found: list[Tampering]) -> None:
+    """Say on each result whose stored files a notebook changed what happened to them, so the
+    class overview shows it (the files are put right by then: grader.seal.verify_store)."""
+    by_student: dict[str, list[Tampering]] = {}
+    for item in found:  # stored executions are not a student's (their key is): the log names them
+        if item.student:
+            by_student.setdefault(item.student, []).append(item)
+    for result in results:
+        items = by_student.get(result.student.key)
+        if not items:
+            continue
+        what = "; ".join(f"{item.path}: {item.action}" for item in items)
+        result.problems.append(SubmissionProblem(
+            "note", "this submission's stored result was tampered with during grading (changed by a process that "
+                    f"was not the grader, with notebooks running without a sandbox): {what}. The grade shown is the "
+                    "grader's own."))
+        session.store.save_result(result)
 
 
 def failed_result(session: GradingSession, submission: Submission, why: str, detail: str = "") -> GradeResult:

@@ -18,6 +18,10 @@ from grader.preflight import install_hint
 from grader.results import SubmissionProblem
 
 _MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
+# Frames of an IPython traceback: "Cell In[3], line 2" (the notebook) or "File /…/x.py:12, in f"
+# (a module); an installed package's file sits under site-packages or dist-packages.
+_FRAME = re.compile(r"^(?:Cell In\[\d*\]|File [^\n]{1,500})", re.M)
+_INSTALLED = re.compile(r"[/\\](?:site|dist)-packages[/\\]")
 # Import names that exist on PyPI but are not installed here: not typos, just not provided.
 _KNOWN_PACKAGES = frozenset({
     "sklearn", "cv2", "PIL", "skimage", "seaborn", "pandas", "scipy", "torch", "torchvision", "plotly",
@@ -30,15 +34,28 @@ def _available_modules() -> set[str]:
     return {m.name for m in pkgutil.iter_modules()} | set(sys.builtin_module_names) | _KNOWN_PACKAGES
 
 
-def import_problem(evalue: str, cell_number: int, declared: list[str]) -> SubmissionProblem | None:
+def raised_in_a_library(traceback: str) -> bool:
+    """True when the innermost frame of ``traceback`` is an installed package's, not the notebook's:
+    a library (Keras' ``ImageDataGenerator`` wanting scipy) imported what is missing."""
+    frames = _FRAME.findall(traceback or "")
+    return bool(frames) and frames[-1].startswith("File") and bool(_INSTALLED.search(frames[-1]))
+
+
+def import_problem(evalue: str, cell_number: int, declared: list[str], *, traceback: str = "") -> SubmissionProblem | None:
     """The problem a ``ModuleNotFoundError`` with message ``evalue`` stands for, blamed right.
 
-    ``declared``: the modules the assignment needs (the rubric's ``packages``)."""
+    ``declared``: the modules the assignment needs (the rubric's ``packages``); ``traceback``: the
+    error's traceback, to tell a module a library wanted from one the notebook imported."""
     match = _MISSING_MODULE.search(evalue)
     if not match:
         return None
     full = match.group(1)
     top = full.split(".")[0]
+    if raised_in_a_library(traceback):
+        return SubmissionProblem(
+            "environment", f"cell {cell_number}: {evalue}, which an installed library needs (the notebook did not "
+            f"import it itself): the grader's environment lacks it, and this is not counted as your mistake. "
+            f"{install_hint(evalue)}".strip())
     if top in {d.split(".")[0] for d in declared}:
         return SubmissionProblem(
             "environment", f"cell {cell_number}: {evalue}. The assignment needs `{top}`, but it is not installed where "

@@ -70,6 +70,7 @@ class _Reader:
         self.started: dict[int, dict[str, Any]] = {}
         self.epochs: dict[int, dict[str, list[float]]] = {}
         self.finished: set[int] = set()
+        self.missing_models: set[int] = set()  # fits whose named model file was not there
         self.repeated: set[int] = set()
         self.bad_lines: list[str] = []
         self.seen_findings: set[tuple[str, str]] = set()
@@ -99,6 +100,8 @@ class _Reader:
             handler(event)
         except (ValueError, TypeError, KeyError) as exc:
             self.bad_lines.append(f"line {number}: {str(exc)[:200]}")
+        except RecursionError:  # nested deeper than any record the recorder writes
+            self.bad_lines.append(f"line {number}: nested too deeply to be a record of the grader's")
 
     # -- events
     def on_start(self, event: dict) -> None:
@@ -136,6 +139,8 @@ class _Reader:
         digest = event.get("weights_sha256")
         if run.weights_file and isinstance(digest, str) and len(digest) == 64:
             run.weights_sha256 = digest
+        if run.weights_file is None and event.get("weights_file"):
+            self.missing_models.add(index)
         if not run.history and index in self.epochs:
             run.history = self.epochs[index]
         if index in self.finished:
@@ -210,6 +215,23 @@ class _Reader:
             self.seen_findings.add(key)
             self.evidence.findings.append(finding)
 
+    def _missing_model_files(self, evidence: Evidence, suspect: set[int]) -> None:
+        """A finished fit without its saved model: the recorder saves one after every fit and
+        says so when it cannot (``save_failed``), so a silent absence is the notebook's doing."""
+        save_failed = any(f.kind == "save_failed" for f in evidence.findings)
+        for run in evidence.runs:
+            if run.weights_file or run.error or run.index in suspect or run.index not in self.finished:
+                continue
+            if run.index in self.missing_models:
+                how = "is missing from the grader's files: something in the notebook removed or replaced it"
+            elif not save_failed:
+                how = "was never written, and the grader's recorder did not say why: its saving was switched off"
+            else:
+                continue  # the recorder said why it could not save (a model Keras cannot serialise)
+            self.add_finding(Finding(
+                "model_file", f"the model trained by fit #{run.index + 1} {how}. Its accuracy cannot be verified, so it "
+                              "earns no accuracy points", run.cell, "error", model_id=run.model_id))
+
     def model_file(self, relative: Any) -> str | None:
         if not isinstance(relative, str) or not _MODEL_NAME.match(relative):
             return None
@@ -251,6 +273,7 @@ class _Reader:
         for run in evidence.runs:
             if run.index in suspect:
                 run.weights_file = run.weights_sha256 = None
+        self._missing_model_files(evidence, suspect)
         if suspect:
             fits = ", ".join(f"#{i + 1}" for i in sorted(suspect))
             evidence.findings.append(Finding(

@@ -243,7 +243,7 @@ def format_calibration(report: CalibrationReport) -> str:
     return "\n".join(lines)
 
 
-@click.command("calibrate")
+@click.command("calibrate", epilog="\b\nExample:\n  grade calibrate cifar10 --seeds 2 --epochs 2 --train-size 5000   (a quick look)\n  grade calibrate my_rubric.yaml                                  (3 seeds, as the rubric trains)")
 @click.argument("rubric")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Train each reference this many times, with seeds 0, 1, ...")

@@ -194,7 +194,7 @@ def grade_on_cluster(session: GradingSession, submissions: list[Submission], sch
         from distributed import Client, as_completed
     except ImportError as exc:
         raise UsageError("--dask needs dask.distributed: pip install 'nn-grader[dask]'") from exc
-    from grader.batch import failed_result, write_submission_log
+    from grader.batch import failed_result, keep_execution, write_submission_log
     from grader.store import write_atomic
 
     rubric_path = getattr(session.rubric, "path", None)
@@ -212,13 +212,15 @@ def grade_on_cluster(session: GradingSession, submissions: list[Submission], sch
     def finish(position: int, submission: Submission, result: GradeResult, *, key: str, timings: dict,
                kernel_log: str | None, where: str | None, reused: bool = False) -> None:
         folder = session.store.result_path(submission.student.key).parent
-        if key and result.evidence is not None and result.mode == "executed" and not reused:
+        executed = bool(key and result.evidence is not None and result.mode == "executed" and not reused)
+        if executed:
             session.store.save_evidence(key, result.evidence, None)
+        execution = keep_execution(session.store, key, result, timings, reused=reused, executed=executed)
         session.store.save_result(result)
         if kernel_log is not None:
             folder.mkdir(parents=True, exist_ok=True)
             write_atomic(folder / "kernel.log", kernel_log.encode("utf-8"))
-        write_submission_log(folder / "grading.log", result, key=key, timings=timings, reused=reused,
+        write_submission_log(folder / "grading.log", result, key=key, timings=timings, reused=reused, execution=execution,
                              kernel_log=folder / "kernel.log" if kernel_log is not None else None, where=where)
         results[position] = result
         if on_result:

@@ -192,8 +192,10 @@ class TrainingRun:
 
     @property
     def epochs_trained(self) -> int:
+        """Epochs this fit ran: the longer of its history and the recorder's own count, so a
+        callback that clears ``logs`` cannot make a fit look shorter than it was."""
         lengths = [len(v) for v in self.history.values()]
-        return max(lengths) if lengths else 0
+        return max(max(lengths, default=0), self.fit.epochs_run or 0)
 
     def final(self, key: str) -> float | None:
         values = history_values(self.history, key)
@@ -234,6 +236,13 @@ class CellError:
     source: str = ""
 
 
+# Findings that say the evidence may not mean what it seems (grader.integrity, the bundle reader):
+# the class overview has a column for them, and grader.checks.review puts the checks they concern
+# under review. ``several_fits`` is shown but reviews nothing: the epochs check adds the fits up.
+INTEGRITY_KINDS = ("trained_on_test", "several_fits", "history", "retrain", "mismatch", "model_file", "tampered",
+                   "recorder")
+
+
 @dataclass
 class Finding:
     """Something the report should tell, which is not itself a check: a removed API that was
@@ -243,6 +252,13 @@ class Finding:
     message: str
     cell: CellRef | None = None
     severity: str = "info"  # info | warning | error
+    # the model it concerns, when it concerns one: its checks need review (grader.checks.review)
+    model_id: str | None = field(default=None, metadata={"omit_if_default": True})
+
+    @property
+    def integrity(self) -> bool:
+        """True for a sign that the evidence may not mean what it seems (not a note)."""
+        return self.kind in INTEGRITY_KINDS and self.severity != "info"
 
 
 @dataclass
@@ -250,7 +266,9 @@ class Verification:
     """Figures measured by the grader outside the student's kernel for one saved model."""
 
     model_id: str
-    status: str  # "ok" | "unsafe" (needs unsafe deserialization) | "error" | "missing" | "tampered" (file rewritten after the fit)
+    # "ok" | "unsafe" (needs unsafe deserialization) | "error" | "missing" | "tampered" (file rewritten
+    # after the fit) | "refused" (declares more than the grader builds) | "limit" (over its memory or time)
+    status: str
     message: str = ""
     test_accuracy: Figure | None = None
     test_loss: Figure | None = None
@@ -337,6 +355,14 @@ def history_values(history: dict[str, list[float]], key: str) -> list[float]:
             if bare.endswith(_ACCURACY_SUFFIXES) and "top_k" not in bare:
                 return list(values)
     return []
+
+
+def accuracy_of(results: dict[str, float]) -> float | None:
+    """The accuracy among one epoch's logs or an ``evaluate`` result, by the one rule of
+    :func:`history_values`: any Keras spelling (``acc``, ``accuracy``, ``categorical_accuracy``),
+    never ``top_k_categorical_accuracy``, never a ``val_`` figure."""
+    values = history_values({k: [v] for k, v in results.items()}, "accuracy")
+    return float(values[0]) if values else None
 
 
 # ---------------------------------------------------------------------------------------------

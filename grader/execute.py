@@ -20,10 +20,13 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +95,39 @@ class Execution:
     limit_hit: str | None = None  # "memory limit 8 GiB reached in cell 14"
     sandbox: str = "none"  # how the kernel ran: bwrap | none
     tampered: str | None = None  # the bundle was swapped for a link: nothing of it is used
+    # The grader's closing cell failed after the notebook's own cells ran: what the notebook did
+    # to its kernel broke the recorder. The submission's outcome, never "the grader failed".
+    closing_error: str | None = None
+
+
+# Who is told, as the run goes, which cell runs (grader.terminal's progress line). A context variable,
+# not a setting: it changes nothing of the result, and the tasks of one asyncio.run inherit it.
+_LISTENER: contextvars.ContextVar[Any] = contextvars.ContextVar("nn_grader_execution_listener", default=None)
+
+
+@contextlib.contextmanager
+def listening(listener: Any) -> Iterator[None]:
+    """Tell ``listener`` what every run inside this block does: ``kernel_starting()``,
+    ``notebook_started(nb, bundle_dir)``, ``cell_started(index)``, ``closing()`` (the grader's
+    closing cell) and ``notebook_finished()``,
+    each called from the event loop and only if the listener has it. A listener that raises is
+    ignored: progress on a terminal never changes a grade."""
+    token = _LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _LISTENER.reset(token)
+
+
+def _tell(event: str, *args: Any) -> None:
+    listener = _LISTENER.get()
+    method = getattr(listener, event, None) if listener is not None else None
+    if method is None:
+        return
+    try:
+        method(*args)
+    except Exception:
+        pass
 
 
 class _GradingClient(NotebookClient):
@@ -103,6 +139,13 @@ class _GradingClient(NotebookClient):
     """
 
     current_cell: int = -1
+    # Set when nbclient's per-cell timeout fired: nbclient then interrupts the kernel and makes up
+    # an error reply, with no output in the cell, so the run loop would not see it otherwise.
+    timeout_hit: bool = False
+
+    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
+        self.timeout_hit = True
+        return await super()._async_handle_timeout(timeout, cell)
 
     async def async_start_new_kernel_client(self) -> Any:
         kc = await super().async_start_new_kernel_client()
@@ -224,6 +267,7 @@ def _new_kernel_manager(settings: ExecutionSettings, workdir: Path) -> AsyncKern
 async def prepare(nb: nbformat.NotebookNode, workdir: Path, settings: ExecutionSettings) -> PreparedRun:
     """Make the working folder, start the kernel and install the recorder."""
     started = time.perf_counter()
+    _tell("kernel_starting")
     make_workdir(workdir, settings)
     km = _new_kernel_manager(settings, workdir)
     # The kernel's own stderr (TensorFlow's start-up lines, ipykernel warnings) goes to a log per
@@ -253,6 +297,19 @@ async def prepare(nb: nbformat.NotebookNode, workdir: Path, settings: ExecutionS
     return prepared
 
 
+async def _answers(client: _GradingClient) -> bool:
+    """True when the kernel runs a trivial cell within the interrupt grace: the interrupt after a
+    timeout stopped the cell. False when it still runs it (SIGINT ignored or caught)."""
+    client.timeout_hit = False
+    try:
+        await _run_grader_cell(client, "pass", timeout=_INTERRUPT_GRACE_S)
+    except (asyncio.TimeoutError, DeadKernelError):
+        return False
+    answered = not client.timeout_hit
+    client.timeout_hit = False
+    return answered
+
+
 async def _run_grader_cell(client: _GradingClient, source: str, timeout: float) -> str | None:
     """Run one of the grader's own cells; returns the error it raised, if any.
 
@@ -278,6 +335,7 @@ async def run(prepared: PreparedRun) -> Execution:
     settings, client, nb = prepared.settings, prepared.client, prepared.nb
     execution = Execution(nb, prepared.workdir, prepared.bundle_dir, setup_error=prepared.setup_error)
     deadline = time.monotonic() + settings.notebook_timeout
+    _tell("notebook_started", nb, prepared.bundle_dir)
     try:
         if prepared.setup_error is None:
             for index, cell in enumerate(nb.cells):
@@ -288,6 +346,8 @@ async def run(prepared: PreparedRun) -> Execution:
                     execution.timed_out = f"the notebook ran longer than the {settings.notebook_timeout:.0f} s limit; cells from {index + 1} on were not run"
                     break
                 client.current_cell = index
+                client.timeout_hit = False
+                _tell("cell_started", index)
                 started = time.monotonic()
                 # Not asyncio.wait_for: nbclient turns any cancellation into DeadKernelError, so
                 # the grader's own time limit must be told apart before it cancels the cell.
@@ -300,6 +360,14 @@ async def run(prepared: PreparedRun) -> Execution:
                         await asyncio.gather(task, return_exceptions=True)
                         raise asyncio.TimeoutError
                     task.result()
+                    if client.timeout_hit:
+                        execution.cell_errors.append(CellError(
+                            CellRef(index), "CellTimeoutError",
+                            f"the cell ran longer than the {settings.cell_timeout:.0f} s limit and was interrupted", "",
+                            cell.source))
+                        if not await _answers(client):  # the notebook ignores interrupts: stop here
+                            execution.cell_errors.pop()
+                            raise asyncio.TimeoutError
                 except asyncio.TimeoutError:
                     elapsed = time.monotonic() - started
                     what = "notebook" if remaining < settings.cell_timeout + _INTERRUPT_GRACE_S else "cell"
@@ -320,13 +388,16 @@ async def run(prepared: PreparedRun) -> Execution:
                         execution.cell_errors.append(_cell_error(index, cell, output))
                         break
             if execution.kernel_died is None and execution.timed_out is None:
+                _tell("closing")
                 try:
                     error = await _run_grader_cell(client, _finalize_code(settings), timeout=max(settings.cell_timeout, 30))
                     if error:
-                        execution.setup_error = f"the grader's closing cell failed: {error}"
+                        execution.closing_error = f"the grader's closing cell failed after the notebook ran: {error}"
                 except (DeadKernelError, asyncio.TimeoutError) as exc:
-                    execution.setup_error = f"the grader's closing cell did not finish: {type(exc).__name__}"
+                    execution.closing_error = (f"the grader's closing cell did not finish after the notebook ran "
+                                               f"({type(exc).__name__})")
     finally:
+        _tell("notebook_finished")
         execution.duration_s = time.perf_counter() - prepared.started
         _report_limit(prepared, execution)
         _seal(prepared, execution)
@@ -355,7 +426,7 @@ def _seal(prepared: PreparedRun, execution: Execution) -> None:
         stop_now()
     execution.bundle_dir, execution.tampered = seal_bundle(prepared.workdir, prepared.bundle_dir)
     if execution.tampered:  # the grader's closing cell failed because of it: say what happened instead
-        execution.setup_error = None
+        execution.setup_error = execution.closing_error = None
 
 
 async def _why_dead(km: AsyncKernelManager, index: int) -> str:

@@ -28,7 +28,7 @@ from grader import __version__
 from grader.bundle import read_bundle
 from grader.datasets import load_dataset
 from grader.errors import BundleError, DatasetError, NotebookError
-from grader.evidence import CellRef, Evidence, Finding
+from grader.evidence import CellRef, Evidence, Finding, accuracy_of
 from grader.execute import Execution, ExecutionSettings, PreparedRun, prepare, run
 from grader.integrity import integrity_findings, load_test_images
 from grader.limits import Limits
@@ -40,7 +40,7 @@ from grader.sandbox import resolve_mode
 from grader.store import ResultStore, result_key
 from grader.submissions import Submission
 from grader.unfinished import filled_code_block, had_outputs, incomplete_message, placeholders, unfinished_cells, unfinished_words
-from grader.verify import Verifier, VerifyRequest
+from grader.verify import FAST_VERIFY_SECONDS, Verifier, VerifyRequest
 
 # Accuracy the kernel printed and accuracy the grader measured may differ this much before the
 # report flags it (the grader's preprocessing is inferred; batch-norm statistics, float noise).
@@ -185,7 +185,9 @@ class GradingSession:
         (``CUDA_VISIBLE_DEVICES`` of the GPU it runs on); they are not part of the result key."""
         started = _Started(submission, time.perf_counter())
         try:
-            started.nb = load_notebook(Path(submission.path))
+            # Static mode only reads the notebook: the grader's structural check, not the
+            # whole schema (executed mode hands the notebook on to nbclient).
+            started.nb = load_notebook(Path(submission.path), full_schema=not self.options.static)
         except NotebookError as exc:
             started.problem = SubmissionProblem(exc.kind, str(exc))
             return started
@@ -306,6 +308,11 @@ class GradingSession:
             evidence.findings.append(Finding("limit", execution.limit_hit, severity="error"))
         if execution.tampered:
             evidence.findings.append(Finding("tampered", execution.tampered, severity="error"))
+        if execution.closing_error:
+            evidence.findings.append(Finding(
+                "recorder", f"{execution.closing_error}. Something the notebook did to its kernel broke the grader's "
+                            "recorder; what it recorded before counts, models left in variables were not recorded",
+                severity="error"))
         for run_ in evidence.runs:  # weights paths become absolute for the verifier
             if run_.weights_file:
                 run_.weights_file = str(execution.bundle_dir / run_.weights_file)
@@ -328,6 +335,9 @@ class GradingSession:
                 model_path=run_.weights_file, data_path=str(self.verify_data), model_id=model_id,
                 preprocess=preprocess if isinstance(preprocess, str) else "auto", observed=observed,
                 class_names=self.class_names, expected_sha256=run_.weights_sha256,
+                # Fast mode bounds the clean evaluation by time too (grader.verify.FAST_VERIFY_SECONDS).
+                time_budget_s=float((self.fast_caps() or {}).get("verify_seconds", FAST_VERIFY_SECONDS))
+                if self.options.fast else None,
             ))
             evidence.verifications.append(verification)
             _compare(evidence, run_, verification)
@@ -515,7 +525,7 @@ def _problems_from(evidence: Evidence, result: GradeResult, started: _Started, d
     for error in evidence.cell_errors:
         if error.ename == "ModuleNotFoundError":
             # Only a module the assignment declares is the environment's (grader.blame).
-            problem = import_problem(error.evalue, error.cell.number, declared or [])
+            problem = import_problem(error.evalue, error.cell.number, declared or [], traceback=error.traceback)
             if problem is not None:
                 result.problems.append(problem)
         missing = missing_file_problem(error.ename, error.evalue, error.cell.number)
@@ -546,15 +556,16 @@ def _compare(evidence: Evidence, run_, verification) -> None:
     if verification.total_params is not None and run_.architecture.total_params and verification.total_params != run_.architecture.total_params:
         evidence.findings.append(Finding(
             "mismatch", f"the saved model has {verification.total_params:,} parameters, but the notebook's run recorded "
-            f"{run_.architecture.total_params:,}: the recorded architecture is not trusted", run_.cell, "error"))
+            f"{run_.architecture.total_params:,}: the recorded architecture is not trusted", run_.cell, "error",
+            model_id=run_.model_id))
     measured = verification.test_accuracy.value if verification.test_accuracy else None
     for ev in evidence.evaluations_of(run_.model_id):
         if ev.index < 0 or evidence.fast_mode:
             continue
-        claimed = next((v for k, v in ev.results.items() if k.endswith("accuracy") or k.endswith("acc")), None)
+        claimed = accuracy_of(ev.results)
         if claimed is not None and measured is not None and abs(claimed - measured) > MISMATCH_TOLERANCE:
             evidence.findings.append(Finding(
                 "mismatch", f"the accuracy printed in the notebook ({claimed:.1%}, cell {ev.cell.number}) does not match "
                 f"the saved model ({measured:.1%} measured by the grader on {verification.samples:,} test samples)",
-                ev.cell, "warning"))
+                ev.cell, "warning", model_id=run_.model_id))
 

@@ -138,7 +138,7 @@ def _trained_on_test(run: TrainingRun, test_images: TestImages) -> Finding | Non
         message = (f"about {estimate:,} of the {trained_rows:,} images fit #{run.index + 1} trained on are test images "
                    f"({matches} of {len(sampled)} sampled)")
     return Finding("trained_on_test", message + ": its test accuracy overstates how well the model generalises",
-                   run.cell, "warning")
+                   run.cell, "warning", model_id=run.model_id)
 
 
 def _epochs(run: TrainingRun, fast: bool) -> int:
@@ -158,7 +158,7 @@ def _several_fits(runs: list[TrainingRun], fast: bool) -> Finding:
     return Finding(
         "several_fits", f"model {runs[0].model_id} was trained by {len(runs)} fit calls ({breakdown}): "
                         f"{sum(per_fit)} epochs in total, which is what epoch limits count",
-        runs[-1].cell, "warning" if same_phase else "info")
+        runs[-1].cell, "warning" if same_phase else "info", model_id=runs[0].model_id)
 
 
 def _impossible_history(run: TrainingRun) -> list[Finding]:
@@ -169,7 +169,7 @@ def _impossible_history(run: TrainingRun) -> list[Finding]:
         bad = [v for v in values if not math.isfinite(v) or not 0.0 <= v <= 1.0]
         if bad:
             problems.append(f"'{key}' has {len(bad)} value(s) no accuracy can take (such as {bad[0]:g})")
-    length = run.epochs_trained
+    length = max((len(v) for v in run.history.values()), default=0)  # the history alone
     if run.history and run.fit.epochs_run is not None and length != run.fit.epochs_run:
         problems.append(f"it lists {length} epochs but the recorder counted {run.fit.epochs_run}")
     asked = (run.fit.epochs - (run.fit.initial_epoch or 0)) if run.fit.epochs is not None else None
@@ -178,7 +178,23 @@ def _impossible_history(run: TrainingRun) -> list[Finding]:
     if not problems:
         return []
     return [Finding("history", f"the recorded history of fit #{run.index + 1} cannot come from Keras: "
-                               + "; ".join(problems) + ". Its figures are not trusted", run.cell, "error")]
+                               + "; ".join(problems) + ". Its figures are not trusted", run.cell, "error",
+                    model_id=run.model_id)]
+
+
+def _history_tolerance(run: TrainingRun, verification, accuracy: float) -> float:
+    """How far an honest final validation accuracy may be from the verified test accuracy: at
+    least :data:`HISTORY_TOLERANCE`, more when either set is small enough for sampling alone to
+    move it further (four standard errors of the difference of two proportions)."""
+    n_val = run.fit.validation_samples
+    if n_val is None and run.fit.validation_split and run.fit.train_samples:
+        n_val = int(run.fit.train_samples * run.fit.validation_split)
+    n_test = verification.samples
+    if not n_val or not n_test:
+        return HISTORY_TOLERANCE
+    p = min(max(accuracy, 0.05), 0.95)
+    spread = 4.0 * math.sqrt(p * (1 - p) * (1.0 / n_val + 1.0 / n_test))
+    return max(HISTORY_TOLERANCE, spread)
 
 
 def _contradicted(evidence: Evidence, last: TrainingRun) -> list[Finding]:
@@ -190,16 +206,17 @@ def _contradicted(evidence: Evidence, last: TrainingRun) -> list[Finding]:
     measured = verification.test_accuracy.value
     findings: list[Finding] = []
     val = history_values(last.history, "val_accuracy")
-    if val and abs(val[-1] - measured) > HISTORY_TOLERANCE:
+    if val and abs(val[-1] - measured) > _history_tolerance(last, verification, measured):
         findings.append(Finding(
             "history", f"the history of fit #{last.index + 1} ends at {val[-1]:.1%} validation accuracy, but the saved "
                        f"model measures {measured:.1%} on the grader's test data ({verification.test_accuracy.source}): "
                        "the history was changed, the saved weights are not the ones it describes, or the grader's "
-                       "preprocessing differs from the notebook's", last.cell, "warning"))
+                       "preprocessing differs from the notebook's", last.cell, "warning", model_id=last.model_id))
     retrained = verification.retrained_accuracy
     if retrained is not None and measured - retrained.value > RETRAIN_TOLERANCE:
         findings.append(Finding(
             "retrain", f"the saved model measures {measured:.1%}, but the grader's retraining of the same architecture "
                        f"with the notebook's settings reached {retrained.value:.1%} (seed {verification.retrain_seed}): "
-                       "the saved weights may not come from this notebook's training", last.cell, "warning"))
+                       "the saved weights may not come from this notebook's training", last.cell, "warning",
+                       model_id=last.model_id))
     return findings

@@ -29,8 +29,10 @@ How each limit is enforced, and why that way:
 Every limit that is hit is reported as itself, with the cell it happened in
 (:class:`LimitHit`: "memory limit 8 GiB reached in cell 14"), never as a generic crash.
 
-Nothing here imports Keras; reading ``/proc`` is done by hand (a few lines) rather than with
-psutil, which would be one more compiled dependency for three numbers per process.
+Nothing here imports Keras. The process tree is measured with psutil, which reads ``/proc`` on
+Linux (resident memory from ``statm``, which recent kernels sum exactly where ``stat``'s figure
+is a per-CPU estimate; threads; CPU times) and the system's own calls on macOS, where there is
+no ``/proc`` to read.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+import psutil
 
 __all__ = [
     "Cgroup",
@@ -270,17 +274,10 @@ def tasks_of_user(uid: int) -> int:
     """Processes and threads that ``uid`` runs now (what ``RLIMIT_NPROC`` counts, outside any
     user namespace)."""
     total = 0
-    for pid in _pids():
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        try:
-            if int(fields["Uid"].split()[0]) == uid:
-                total += int(fields["Threads"])
-        except (KeyError, ValueError, IndexError):
-            continue
+    for process in psutil.process_iter(["uids", "num_threads"]):
+        uids, threads = process.info["uids"], process.info["num_threads"]
+        if uids is not None and threads is not None and uids.real == uid:
+            total += threads
     return total
 
 
@@ -296,11 +293,12 @@ def file_size_hit(cell_errors: list, limits: Limits) -> LimitHit | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Measuring a process tree through /proc (Linux)
+# Measuring a process tree (psutil: /proc on Linux, the system's own calls elsewhere)
 
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+# A process that has exited but is not yet reaped holds no memory and runs nothing.
+_GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+_VANISHED = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied)
 
 
 @dataclass
@@ -312,68 +310,84 @@ class TreeUsage:
     rss: int  # bytes, resident memory added up (shared pages counted in each process)
     cpu_s: float  # user + system CPU seconds, live processes only
     largest: int = 0  # bytes, the resident memory of the largest process
-
-
-def _pids() -> list[int]:
-    try:
-        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:
-        return []
-
-
-def _stat(pid: int) -> tuple[int, int, int, int, int] | None:
-    """(ppid, pgid, threads, rss pages, cpu ticks) of a live process, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after its last ")".
-    fields = data[data.rindex(b")") + 2:].split()
-    try:
-        state = fields[0]
-        if state in (b"Z", b"X"):  # a zombie holds no memory and runs nothing
-            return None
-        return int(fields[1]), int(fields[2]), int(fields[17]), int(fields[21]), int(fields[11]) + int(fields[12])
-    except (IndexError, ValueError):
-        return None
+    cpu_by_pid: dict[int, float] = dataclasses.field(default_factory=dict)  # user + system seconds
+    # bytes held in anonymous memory files (memfd_create) the tree has open: memory that is in
+    # no process's resident size until it is mapped, so a notebook could hold it past the limit
+    files: int = 0
 
 
 def tree_usage(root: int) -> TreeUsage:
-    """Usage of ``root`` and every process below it, read from ``/proc``."""
-    table = {pid: info for pid in _pids() if (info := _stat(pid)) is not None}
-    children: dict[int, list[int]] = {}
-    for pid, info in table.items():
-        children.setdefault(info[0], []).append(pid)
-    found, todo = [], [root] if root in table else []
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, ()))
-    return TreeUsage(
-        pids=found,
-        tasks=sum(table[pid][2] for pid in found),
-        rss=sum(table[pid][3] for pid in found) * _PAGE,
-        cpu_s=sum(table[pid][4] for pid in found) / _TICKS,
-        largest=max((table[pid][3] for pid in found), default=0) * _PAGE,
-    )
+    """Usage of ``root`` and every process below it (none when ``root`` is gone or a zombie)."""
+    try:
+        top = psutil.Process(root)
+        tree = [top, *top.children(recursive=True)]
+    except _VANISHED:
+        return TreeUsage(pids=[], tasks=0, rss=0, cpu_s=0.0)
+    pids: list[int] = []
+    tasks = rss = largest = 0
+    cpu: dict[int, float] = {}
+    for process in tree:
+        try:
+            with process.oneshot():  # one read of /proc/PID/stat for status and CPU times
+                if process.status() in _GONE:
+                    if process is top:
+                        return TreeUsage(pids=[], tasks=0, rss=0, cpu_s=0.0)
+                    continue
+                threads = process.num_threads()
+                resident = process.memory_info().rss
+                times = process.cpu_times()
+        except _VANISHED:  # exited while the tree was read
+            if process is top:
+                return TreeUsage(pids=[], tasks=0, rss=0, cpu_s=0.0)
+            continue
+        pids.append(process.pid)
+        tasks += threads
+        rss += resident
+        largest = max(largest, resident)
+        cpu[process.pid] = times.user + times.system
+    return TreeUsage(pids=pids, tasks=tasks, rss=rss, cpu_s=sum(cpu.values()), largest=largest, cpu_by_pid=cpu,
+                     files=memory_file_bytes(pids))
+
+
+def memory_file_bytes(pids: list[int]) -> int:
+    """Bytes of the anonymous memory files (``memfd_create``) that ``pids`` hold open, each file
+    counted once however many processes share it. Linux only (``/proc/PID/fd``); 0 elsewhere."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for pid in pids:
+        folder = f"/proc/{pid}/fd"
+        try:
+            descriptors = os.listdir(folder)
+        except OSError:  # gone, or not Linux
+            continue
+        for fd in descriptors:
+            path = f"{folder}/{fd}"
+            try:
+                if not os.readlink(path).startswith("/memfd:"):
+                    continue
+                info = os.stat(path)  # the memory file itself, through the descriptor's link
+            except OSError:
+                continue
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                total += info.st_blocks * 512  # what is really held, not a sparse file's length
+    return total
 
 
 def proportional_memory(pids: list[int]) -> int:
     """Memory of ``pids`` with shared pages divided among the processes that share them (Pss).
 
     Forked workers share their parent's pages until they write them; adding up their resident
-    sizes would count those pages many times over.
+    sizes would count those pages many times over. Where the system does not tell a process's
+    proportional share (macOS), its resident size counts, as if nothing were shared.
     """
     total = 0
     for pid in pids:
         try:
-            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
+            info = psutil.Process(pid).memory_full_info()  # Linux: /proc/PID/smaps_rollup
+        except _VANISHED:
             continue
-        match = re.search(r"^Pss:\s+(\d+) kB", text, re.MULTILINE)
-        if match:
-            total += int(match.group(1)) * KiB
+        total += getattr(info, "pss", info.rss)
     return total
 
 
@@ -629,6 +643,7 @@ class LimitWatcher(threading.Thread):
             if usage.rss > limits.memory and usage.rss - usage.largest > SHARED_SLACK:
                 used = self._proportional(usage.pids)  # forked children: count shared pages once
             if used is not None:
+                used += usage.files
                 self.peak_memory = max(self.peak_memory, used)
                 if used > limits.memory:
                     return LimitHit("memory", format_size(limits.memory), self.cell(), f"{format_size(used, 2)} in use")
@@ -660,11 +675,7 @@ class LimitWatcher(threading.Thread):
     def _cpu_total(self, usage: TreeUsage) -> float:
         # Per-process CPU time vanishes with the process: keep what exited processes had used,
         # or a notebook could dodge the limit by working in short-lived children.
-        current: dict[int, float] = {}
-        for pid in usage.pids:
-            info = _stat(pid)
-            if info is not None:
-                current[pid] = info[4] / _TICKS
+        current = dict(usage.cpu_by_pid)
         for pid, seconds in self._cpu_seen.items():
             if pid not in current:
                 self._cpu_of_gone += seconds

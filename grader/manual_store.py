@@ -27,8 +27,8 @@ from pathlib import Path
 from grader.results import CheckResult, GradeResult, Status, TaskResult
 
 __all__ = [
-    "SCORES_FILE", "HumanScore", "ManualItem", "ScoreStore", "item_fingerprint", "manual_items",
-    "merge_human_scores", "stale_reason",
+    "SCORES_FILE", "HumanScore", "ManualItem", "ScoreStore", "item_fingerprint", "items_to_mark", "manual_items",
+    "decide_review", "merge_human_scores", "pending_reviews", "review_items", "stale_reason",
 ]
 
 SCORES_FILE = "manual_scores.jsonl"
@@ -55,14 +55,35 @@ class ManualItem:
 
     task: TaskResult
     check: CheckResult
-    check_id: str  # "manual", or "manual-2" for a task's second manual check
+    check_id: str  # "manual", or "manual-2" for a task's second manual check; "review-<kind>" for a review
+
+    @property
+    def is_review(self) -> bool:
+        """An automatic check that needs review (grader.checks.review), not a manual item."""
+        return self.check_id.startswith("review-")
+
+    @property
+    def title(self) -> str:
+        return f"{self.task.title}: review {self.check.title}" if self.is_review else self.task.title
+
+    @property
+    def reason(self) -> str:
+        """Why a check under review needs it: its message as the grader wrote it."""
+        return str(self.check.details.get("review_message") or self.check.message)
 
     @property
     def guidance(self) -> str:
+        if self.is_review:
+            verdict = self.check.details.get("verdict", "passed")
+            # What a reviewer decides on: the check's own message, which says why it needs review.
+            return (f"Accept the figure ({verdict}: {self.check.max_points:g} points if it passed) or give fewer "
+                    f"points. {self.reason}")
         return str(self.check.details.get("guidance") or "")
 
     @property
     def answer(self) -> str | None:
+        if self.is_review:
+            return self.reason
         answer = self.check.details.get("answer")
         return answer if answer is not None else self.task.answer
 
@@ -85,6 +106,23 @@ def manual_items(task: TaskResult) -> Iterator[ManualItem]:
             continue
         seen += 1
         yield ManualItem(task, check, "manual" if seen == 1 else f"manual-{seen}")
+
+
+def review_items(task: TaskResult) -> Iterator[ManualItem]:
+    """The checks of ``task`` that need review, with ids such as ``review-test_accuracy``."""
+    seen: dict[str, int] = {}
+    for check in task.checks:
+        if "needs_review" not in check.details:
+            continue
+        seen[check.check] = seen.get(check.check, 0) + 1
+        number = seen[check.check]
+        yield ManualItem(task, check, f"review-{check.check}" + ("" if number == 1 else f"-{number}"))
+
+
+def items_to_mark(task: TaskResult) -> Iterator[ManualItem]:
+    """Everything in ``task`` a person decides: its manual items, then its checks under review."""
+    yield from manual_items(task)
+    yield from review_items(task)
 
 
 def stale_reason(entry: HumanScore, item: ManualItem) -> str | None:
@@ -171,6 +209,14 @@ def merge_human_scores(results: Iterable[GradeResult], scores: dict[tuple[str, s
     for result in results:
         changed = False
         for task in result.tasks:
+            reviewed = False
+            for item in review_items(task):
+                entry = scores.get((result.student.key, task.task_id, item.check_id))
+                if entry is not None:
+                    reviewed |= _merge_review(item, entry)
+            if reviewed:
+                changed = True
+                task.points = round(sum(c.points for c in task.checks), 4)
             items = list(manual_items(task))
             found = [(item, scores.get((result.student.key, task.task_id, item.check_id))) for item in items]
             if not any(entry for _, entry in found):
@@ -205,6 +251,55 @@ def merge_human_scores(results: Iterable[GradeResult], scores: dict[tuple[str, s
             result.score = round(sum(task.points for task in result.tasks), 4)
             if result.pass_mark is not None:
                 result.passed = result.score >= result.pass_mark - 1e-9
+
+
+def _merge_review(item: ManualItem, entry: HumanScore) -> bool:
+    """A person's decision on a check under review: its points, and passed or failed by them."""
+    check = item.check
+    if stale_reason(entry, item):  # the evidence changed since: the old decision does not apply
+        check.details["human_score_stale"] = "the check's evidence changed since it was reviewed: review again"
+        return False
+    check.points = round(float(entry.score or 0), 4)
+    check.details["human_score"] = check.points
+    check.details["human_grader"] = entry.grader
+    check.status = Status.PASSED if check.points >= check.max_points - 1e-9 else Status.FAILED
+    decision = "accepted" if check.status is Status.PASSED else f"{check.points:g} of {check.max_points:g} points"
+    said = f": {entry.comment.rstrip('.')}." if entry.comment else "."
+    check.message = f"Reviewed by hand ({decision}){said} {item.reason}"
+    return True
+
+
+def pending_reviews(results: Iterable[GradeResult]) -> list[tuple[str, ManualItem]]:
+    """(student, item) for every check under review that no person has decided yet."""
+    return [(result.student.key, item) for result in results for task in result.tasks
+            for item in review_items(task) if "human_score" not in item.check.details]
+
+
+def decide_review(out_dir: Path, results: Iterable[GradeResult], student: str, task_id: str,
+                  check_id: str | None = None, *, accept: bool = True, comment: str = "",
+                  grader: str = "") -> tuple[ManualItem, HumanScore]:
+    """Accept (the points the figure's verdict gives) or reject (0 points) a check under review
+    of ``student``'s ``task_id``. ``check_id`` may be left out when the task has one review.
+    ``ValueError`` names what does not exist."""
+    result = next((r for r in results if r.student.key == student), None)
+    if result is None:
+        raise ValueError(f"no graded result for student '{student}'")
+    task = next((t for t in result.tasks if t.task_id == task_id), None)
+    if task is None:
+        raise ValueError(f"student '{student}' has no task '{task_id}' (tasks: {', '.join(t.task_id for t in result.tasks)})")
+    items = list(review_items(task))
+    if check_id is not None:
+        items = [i for i in items if i.check_id == check_id or i.check_id == f"review-{check_id}"]
+    if not items:
+        raise ValueError(f"task '{task_id}' of '{student}' has no check under review"
+                         + (f" named '{check_id}'" if check_id else ""))
+    if len(items) > 1:
+        raise ValueError(f"task '{task_id}' of '{student}' has {len(items)} checks under review; name one: "
+                         + ", ".join(i.check_id for i in items))
+    item = items[0]
+    points = item.check.max_points if accept and item.check.details.get("verdict") == "passed" else 0.0
+    entry = ScoreStore(out_dir).record(item, student, points, comment=comment, grader=grader)
+    return item, entry
 
 
 EXPORT_COLUMNS = ("student", "task", "check", "score", "max_points", "comment", "grader", "time", "stale")

@@ -37,7 +37,7 @@ import click
 import reference_models
 from grader.datasets import SPECS, Dataset, load_dataset
 from grader.errors import DatasetError, GraderError, ReferenceModelError
-from grader.evidence import from_json, to_json
+from grader.evidence import accuracy_of, from_json, to_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference_models import ReferenceModel
@@ -392,7 +392,8 @@ def _train_once(
                         callbacks=callbacks)
     scores = model.evaluate(x_test, y_test, batch_size=max(batch_size, 256), verbose=0, return_dict=True)
     duration = time.perf_counter() - started
-    accuracy = next((float(v) for k, v in scores.items() if k.endswith("accuracy")), math.nan)
+    found = accuracy_of(scores)
+    accuracy = math.nan if found is None else found
     run = SeedRun(
         seed=seed, test_accuracy=accuracy, test_loss=float(scores.get("loss", math.nan)),
         epochs=len(next(iter(history.history.values()), [])), duration_s=duration, device=device,
@@ -521,7 +522,7 @@ def rich_progress() -> tuple[ProgressHook, Any]:
                                        total=event.epochs, note="")
         task = tasks[key]
         if event.phase == "epoch":
-            acc = next((v for k, v in event.logs.items() if k.endswith("accuracy")), None)
+            acc = accuracy_of(event.logs)
             bars.update(task, completed=event.epoch, note="" if acc is None else f"train acc {100 * acc:.1f}%")
         elif event.phase in ("done", "cached"):
             note = f"test acc {percent(event.logs.get('test_accuracy', math.nan))}"
@@ -548,18 +549,18 @@ def _data_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-@click.group("reference")
+@click.group("reference", epilog="\b\nExample:\n  grade reference show cifar10_cnn")
 def reference_group() -> None:
     """The course's reference models: list, show, train."""
 
 
-@reference_group.command("list")
+@reference_group.command("list", epilog="\b\nExample:\n  grade reference list")
 def list_command() -> None:
     """List every reference model with its documented parameter figures."""
     click.echo(format_reference_list(list_references()))
 
 
-@reference_group.command("show")
+@reference_group.command("show", epilog="\b\nExample:\n  grade reference show cifar10_cnn")
 @click.argument("name")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), help="A local weights file to load.")
 def show_command(name: str, weights: Path | None) -> None:
@@ -570,7 +571,7 @@ def show_command(name: str, weights: Path | None) -> None:
         raise CommandFailed(exc) from None
 
 
-@reference_group.command("train")
+@reference_group.command("train", epilog="\b\nExample:\n  grade reference train mnist_fc --seeds 1 --epochs 1 --train-size 2000")
 @click.argument("name")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Train this many times, with seeds 0, 1, ...")

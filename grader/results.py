@@ -20,10 +20,25 @@ class Status(str, enum.Enum):
     FAILED = "failed"
     NOT_ASSESSED = "not_assessed"  # fast mode, missing evidence, selector matched nothing
     MANUAL = "manual"  # waits for a human score
+    # The figure would decide the check, but it is not one the student could not have forged
+    # (weaker than the evidence demanded), or an integrity finding concerns it: no points until
+    # a person accepts it (a human score for the check, see grader.manual_store).
+    NEEDS_REVIEW = "needs_review"
 
     @property
     def icon(self) -> str:
-        return {"passed": "✔", "failed": "✘", "not_assessed": "–", "manual": "✎"}[self.value]
+        return STATUS_ICONS[self]
+
+    @property
+    def title(self) -> str:
+        """The status in words, as every report shows it."""
+        return STATUS_TITLES[self]
+
+
+STATUS_ICONS = {Status.PASSED: "✔", Status.FAILED: "✘", Status.NOT_ASSESSED: "–", Status.MANUAL: "✎",
+                Status.NEEDS_REVIEW: "⚑"}
+STATUS_TITLES = {Status.PASSED: "passed", Status.FAILED: "failed", Status.NOT_ASSESSED: "not assessed",
+                 Status.MANUAL: "manual", Status.NEEDS_REVIEW: "needs review"}
 
 
 @dataclass
@@ -72,13 +87,18 @@ class Student:
     late: bool = False
     submitted_at: str | None = None
     note: str | None = None  # e.g. "3 files uploaded; graded the newest, hw1-2.ipynb"
+    # The LMS whose download named the student ("canvas", "moodle", "blackboard", "brightspace",
+    # "gradescope", "github-classroom"); None for plain folders and files. Its ids are that LMS's
+    # only: a Canvas user id is no Moodle participant number (grader.report.exports).
+    lms: str | None = None
 
 
 @dataclass
 class SubmissionProblem:
     """Why a submission could not be graded (or only partly): shown in reports, never a crash."""
 
-    kind: str  # "invalid_notebook", "kernel_died", "timeout", "limit", "environment", "incomplete", "internal"
+    kind: str  # "invalid_notebook", "kernel_died", "timeout", "limit", "environment", "incomplete", "internal",
+    # "skipped" (a file found and not graded: hidden, too large, a refused archive; see grader.submissions)
     message: str
     detail: str = ""
 
@@ -99,9 +119,13 @@ class GradeResult:
     mode: str = "executed"  # executed | static
     fast_mode: bool = False
     sandbox: str = "none"
+    # Wall time of the execution that recorded the evidence: a re-check of stored evidence (a
+    # resumed batch, a rubric change) keeps it, so run times in reports and exports stay true.
     duration_s: float | None = None
     grader_version: str = ""
-    graded_at: str = ""
+    graded_at: str = ""  # when the rubric was applied (this run)
+    executed_at: str = ""  # when the notebook ran (kept by a re-check, like duration_s)
+    evidence_reused: bool = False  # this run re-checked stored evidence; the notebook did not run again
     # SHA-256 of the file's bytes and of its normalised code cells (grader.identical), taken at load.
     notebook_sha256: str = ""
     code_sha256: str = ""
@@ -110,6 +134,16 @@ class GradeResult:
     @property
     def checks(self) -> list[CheckResult]:
         return [check for task in self.tasks for check in task.checks]
+
+    @property
+    def needs_review(self) -> list[CheckResult]:
+        """Checks no person has decided yet that earn nothing until one does."""
+        return [c for c in self.checks if c.status is Status.NEEDS_REVIEW]
+
+    @property
+    def integrity_findings(self) -> list:
+        """The evidence's integrity findings (grader.evidence.INTEGRITY_KINDS), warnings and errors."""
+        return [f for f in (self.evidence.findings if self.evidence else []) if f.integrity]
 
     @property
     def all_automatic_passed(self) -> bool:
@@ -122,7 +156,7 @@ class GradeResult:
 
     @property
     def problems_blocking(self) -> list[SubmissionProblem]:
-        return [p for p in self.problems if p.kind in {"invalid_notebook", "internal"}]
+        return [p for p in self.problems if p.kind in {"invalid_notebook", "internal", "skipped"}]
 
     def to_json(self) -> dict[str, Any]:
         return to_json(self)

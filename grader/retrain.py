@@ -81,7 +81,9 @@ class Retraining:
     """The outcome of one retraining."""
 
     model_id: str
-    status: str  # "ok" | "skipped" (cannot be reproduced) | "unsafe" | "tampered" | "error"
+    # "ok" | "skipped" (cannot be reproduced) | "unsafe" | "tampered" | "refused" (declares more than
+    # the grader's caps) | "limit" (over the verifier's memory or time limit) | "error"
+    status: str
     message: str = ""
     accuracy: Figure | None = None
     loss: float | None = None

@@ -141,6 +141,8 @@ class Rubric:
     pass_mark: float | None = None
     max_points: float = 0.0
     description: str = ""
+    # the weakest evidence a test accuracy earns points from (grader.checks.review)
+    accuracy_evidence: Level = Level.VERIFIED
 
     def task(self, task_id: str) -> Task:
         for task in self.tasks:
@@ -257,6 +259,9 @@ _TOP_PROPERTIES: dict[str, Any] = {
                   "x-form": "points, or a percentage like '60%'",
                   "anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"}]},
     "max_points": {"type": "number", "exclusiveMinimum": 0, "description": "the total; must equal the tasks' points added up"},
+    "accuracy_evidence": {"enum": ["reported", "executed", "verified"],
+                          "description": "the weakest evidence a test accuracy earns points from (default verified: "
+                                         "measured by the grader outside the notebook's kernel); weaker figures need review"},
     "tasks": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/task"}},
 }
 
@@ -363,17 +368,125 @@ class _Marks:
         return self.value.get(path)
 
 
+# Bounds on a rubric file. The bundled rubrics have under 12 tasks, 30 checks and 400 YAML nodes
+# in under 10 KB; the bounds are far above any course's, and far below what stalls the loader (a
+# 120,000-task rubric, or a "billion laughs" document whose aliases expand to 10^9 nodes).
+MAX_RUBRIC_BYTES = 256 * 1024
+MAX_YAML_NODES = 10_000  # nodes as written, aliases included: bounds the parser's time
+MAX_EXPANDED_NODES = 50_000  # nodes once every alias is replaced by what it names
+MAX_YAML_DEPTH = 20
+MAX_TASKS = 500
+MAX_CHECKS = 2_000
+
+
+class _TooLarge(yaml.YAMLError):
+    """The document is over one of the bounds: refused before the rest of it is read."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting the nodes it composes and how deep they nest, so that a huge
+    or deeply nested rubric is refused after at most :data:`MAX_YAML_NODES` nodes."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._nodes = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._nodes += 1
+        if self._nodes > MAX_YAML_NODES:
+            mark = self.peek_event().start_mark
+            raise _TooLarge(f"the rubric is too large: more than {MAX_YAML_NODES:,} YAML values, keys and aliases "
+                            f"(a course rubric has a few hundred)", mark.line + 1)
+        return super().compose_node(parent, index)
+
+    def compose_sequence_node(self, anchor: Any) -> Any:
+        return self._nested(super().compose_sequence_node, anchor)
+
+    def compose_mapping_node(self, anchor: Any) -> Any:
+        return self._nested(super().compose_mapping_node, anchor)
+
+    def _nested(self, compose: Any, anchor: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _TooLarge(f"the rubric nests lists and mappings more than {MAX_YAML_DEPTH} levels deep", mark.line + 1)
+            return compose(anchor)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes ``root`` stands for once its aliases are expanded, counted without expanding
+    them (each distinct node once); :class:`_TooLarge` over :data:`MAX_EXPANDED_NODES`, or when an
+    alias names a node that contains it (which would expand forever)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+
+    def children(node: yaml.Node) -> list[yaml.Node]:
+        if isinstance(node, yaml.MappingNode):
+            return [part for pair in node.value for part in pair]
+        return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children(node))
+            if sizes[key] > MAX_EXPANDED_NODES:
+                raise _TooLarge(f"the rubric's aliases (*name) expand to more than {MAX_EXPANDED_NODES:,} YAML values; "
+                                f"write the repeated parts out, or repeat less", node.start_mark.line + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise _TooLarge("an alias (*name) refers to a value that contains it, which never ends", node.start_mark.line + 1)
+        open_nodes.add(key)
+        stack.append((node, True))
+        for child in children(node):
+            if id(child) in open_nodes:
+                raise _TooLarge("an alias (*name) refers to a value that contains it, which never ends", child.start_mark.line + 1)
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)]
+
+
 def _parse_yaml(text: str) -> tuple[Any, _Marks]:
-    loader = yaml.SafeLoader(text)
+    if len(text) > MAX_RUBRIC_BYTES:
+        raise _TooLarge(f"the rubric is too large: {len(text):,} characters, more than the {MAX_RUBRIC_BYTES // 1024} KiB "
+                        f"a rubric may have (a course rubric has under 10 KiB)")
+    loader = _BoundedLoader(text)
     marks = _Marks()
     try:
         node = loader.get_single_node()
         if node is None:
             return None, marks
+        _expanded_size(node)  # before anything walks the tree with its aliases expanded
         marks.walk(node)  # before construction: merge keys (<<) are flattened into the node then
         return loader.construct_document(node), marks
     finally:
         loader.dispose()
+
+
+def _count_problem(data: dict[str, Any], marks: _Marks) -> _Problem | None:
+    """Too many tasks or checks: one problem, before the schema checks walk them all."""
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list):
+        return None
+    if len(tasks) > MAX_TASKS:
+        return _Problem(marks.line(("tasks",)), f"the rubric has {len(tasks):,} tasks, more than the {MAX_TASKS} a rubric may have")
+    checks = sum(len(task["checks"]) for task in tasks if isinstance(task, dict) and isinstance(task.get("checks"), list))
+    if checks > MAX_CHECKS:
+        return _Problem(marks.line(("tasks",)), f"the rubric has {checks:,} checks, more than the {MAX_CHECKS:,} a rubric may have")
+    return None
 
 
 def _type_word(value: Any) -> str:
@@ -751,6 +864,7 @@ class _Builder:
             notebook_timeout=_parse_duration(data.get("notebook_timeout", DEFAULT_NOTEBOOK_TIMEOUT)),
             fast=fast, limits=limits, compat=data.get("compat", True), pass_mark=pass_mark, max_points=max_points,
             description=data.get("description", ""),
+            accuracy_evidence=Level.parse(data.get("accuracy_evidence", "verified")),
         )
 
     def task(self, i: int, raw: dict[str, Any]) -> Task:
@@ -897,6 +1011,8 @@ def _resolve_path(path_or_name: str | Path) -> Path:
 def _check_text(text: str, display: str, path: Path | None) -> tuple[Rubric | None, list[_Problem]]:
     try:
         data, marks = _parse_yaml(text)
+    except _TooLarge as exc:
+        return None, [_Problem(exc.line, exc.message)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -911,6 +1027,9 @@ def _check_text(text: str, display: str, path: Path | None) -> tuple[Rubric | No
         return None, [_Problem(None, "the rubric is empty")]
     if not isinstance(data, dict):
         return None, [_Problem(marks.line(()), f"a rubric is a mapping of keys (name, tasks, ...), not {_type_word(data)}")]
+    too_many = _count_problem(data, marks)
+    if too_many is not None:
+        return None, [too_many]
     problems = [_Problem(line, f"'{p[-1]}' appears twice in {_Explainer(data, marks, {}).where(p[:-1])} "
                                f"(first on line {first}); the second would silently win", str(p[-1]), p)
                 for p, line, first in marks.duplicates]
@@ -944,7 +1063,14 @@ def _format(problems: list[_Problem], display: str) -> list[str]:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # At most one byte over the bound is read: the file may be anything (a device, a FIFO, a
+        # log that grows), of any size.
+        with path.open("rb") as handle:
+            data = handle.read(MAX_RUBRIC_BYTES + 1)
+        if len(data) > MAX_RUBRIC_BYTES:
+            raise RubricError(f"{path}: the rubric is too large: over {MAX_RUBRIC_BYTES // 1024} KiB, the most a rubric "
+                              f"may have (a course rubric has under 10 KiB)")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise RubricError(f"{path}: not a text file (UTF-8 expected)") from None
     except OSError as exc:

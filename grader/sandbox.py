@@ -70,7 +70,8 @@ from grader.limits import (
 if TYPE_CHECKING:
     from grader.execute import ExecutionSettings
 
-__all__ = ["MODES", "IsolatedKernelManager", "SandboxSpec", "bwrap_command", "kernel_manager", "probe_bwrap", "resolve_mode",
+__all__ = ["MODES", "IsolatedKernelManager", "SandboxSpec", "bwrap_command", "kernel_manager", "make_undumpable",
+           "probe_bwrap", "resolve_mode",
            "seal_bundle"]
 
 MODES = ("auto", "bwrap", "none")
@@ -280,7 +281,7 @@ def probe_bwrap() -> str | None:
     if sys.platform != "linux":
         return f"bubblewrap runs on Linux only (this is {sys.platform})"
     if shutil.which("bwrap") is None:
-        return "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+        return "bubblewrap is not installed"
     spec = SandboxSpec()
     inner = [sys.executable, "-c", "import sys, socket; sys.exit(0)"]
     if spec.as_root:
@@ -317,6 +318,21 @@ def resolve_mode(mode: str) -> str:
     _warn_once("auto", f"kernels run WITHOUT a sandbox: {problem}. A notebook can read and write whatever this "
                        "user can; resource limits still apply (see docs/security.md)")
     return "none"
+
+
+def make_undumpable() -> bool:
+    """Keep this process's memory and ``/proc/PID/environ`` (an LMS token, the seal key) out of
+    reach of other processes of the same user: an unsandboxed kernel is one. Linux only; a root
+    kernel still reads them. True when it took effect."""
+    if sys.platform != "linux":
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):
+        return False
 
 
 def _warn_once(key: str, message: str) -> None:

@@ -6,6 +6,7 @@ Layout of an output folder::
       .store/
         batch.lock                    one batch at a time (see ResultStore.lock)
         <key>/evidence.json           the evidence of one execution, plus its bundle
+        <key>/execution.json          when that execution ran and how long it took
         <key>/<bundle files>          (.keras weights, ...) as the recorder wrote them
       <student key>/result.json       one GradeResult per student
       <student key>/report.html       written by the report stage (use write_atomic)
@@ -13,13 +14,20 @@ Layout of an output folder::
 ``<key>`` is :func:`result_key` of everything execution depends on — the notebook's bytes, the
 support files, the execution settings, the grader version — and nothing it does not (the
 rubric): a rubric change re-checks stored evidence without executing anything, while a changed
-notebook or setting executes again.
+notebook or setting executes again. A re-check keeps the run time and stages of the execution
+that recorded the evidence (``execution.json``), so a resumed batch reports the notebook's real
+run time, not the second it took to re-check it.
 
 Every write is atomic. An evidence entry is assembled in a temporary folder next to its final
 place, flushed to disk (fsync), and renamed into place: a folder named after a key is always
 complete. A result file is written to a temporary file and renamed over the old one. A batch
 killed at any moment (SIGKILL, power loss) leaves at worst temporary files, which readers
 ignore and :meth:`ResultStore.lock` removes when the next batch starts.
+
+During a batch :attr:`ResultStore.seal` holds the run's seals (:mod:`grader.seal`): every
+``result.json``, ``evidence.json`` and ``execution.json`` written is sealed with a key that exists
+only in the grader's memory, and stored evidence is read only when its bytes verify — a kernel
+without a sandbox runs as the same user and could have rewritten it.
 
 Example::
 
@@ -55,12 +63,13 @@ from grader.errors import BatchLockedError, UsageError
 from grader.evidence import SCHEMA_VERSION, Evidence, from_json, to_json
 from grader.results import GradeResult
 
-__all__ = ["ResultStore", "result_key", "write_atomic", "STORE_DIR", "EVIDENCE_FILE", "RESULT_FILE"]
+__all__ = ["ResultStore", "result_key", "write_atomic", "STORE_DIR", "EVIDENCE_FILE", "EXECUTION_FILE", "RESULT_FILE"]
 
 log = logging.getLogger(__name__)
 
 STORE_DIR = ".store"
 EVIDENCE_FILE = "evidence.json"
+EXECUTION_FILE = "execution.json"
 RESULT_FILE = "result.json"
 LOCK_FILE = "batch.lock"
 # Names of work in progress: never read as results, removed by clean_leftovers().
@@ -142,6 +151,9 @@ class ResultStore:
         self.store_dir = self.out_dir / STORE_DIR
         # (path, why) of every result.json the last load_results() could not read.
         self.unreadable: list[tuple[Path, str]] = []
+        # A batch's seals (grader.seal.RunSeal): what it writes is sealed, stored evidence is
+        # reused only when it verifies. None outside a batch: files are read as they are.
+        self.seal: Any = None
 
     # -- evidence ---------------------------------------------------------------------------
 
@@ -179,6 +191,9 @@ class ResultStore:
             if final.exists():
                 old = self.store_dir / f"{_OLD_PREFIX}{key[:16]}-{uuid.uuid4().hex[:8]}"
                 os.rename(final, old)
+            if self.seal is not None:  # the bytes written, not what is read back later
+                self.seal.forget(self._relative(final / EXECUTION_FILE))
+                self.seal.seal(self._relative(final / EVIDENCE_FILE), data)
             os.rename(work, final)
             _fsync_dir(self.store_dir)
         except BaseException:
@@ -195,7 +210,10 @@ class ResultStore:
         if not path.is_file():
             return None
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            raw = _read_plain(path)
+            if self.seal is not None and not self.seal.verifies(self._relative(path), raw):
+                return self._unverified_evidence(key)
+            data = json.loads(raw.decode("utf-8"))
             evidence = from_json(Evidence, data)
             if evidence.schema_version != SCHEMA_VERSION:
                 raise ValueError(
@@ -206,6 +224,55 @@ class ResultStore:
             shutil.rmtree(self.entry_dir(key), ignore_errors=True)
             return None
         return evidence
+
+    def save_execution(self, key: str, *, duration_s: float, timings: dict[str, float],
+                       executed_at: str = "") -> bool:
+        """Record how the execution stored under ``key`` went: its wall time (seconds), its
+        stages (seconds each) and when it ran. Returns True when it was recorded.
+
+        The first record of an entry stays: an entry is replaced as a whole when its notebook
+        runs again (``--force``), so a record that is there already belongs to the execution
+        that wrote the evidence, and an attempt that ended before storing any (a kernel that
+        could not start) must not overwrite it. Nothing is recorded for a key without evidence.
+        """
+        entry = self.entry_dir(key)
+        path = entry / EXECUTION_FILE
+        if not (entry / EVIDENCE_FILE).is_file() or path.is_file():
+            return False
+        record = {"duration_s": float(duration_s), "timings": {str(k): float(v) for k, v in timings.items()},
+                  "executed_at": executed_at}
+        data = json.dumps(record, ensure_ascii=False).encode("utf-8")
+        try:
+            if self.seal is not None:
+                self.seal.seal(self._relative(path), data)
+            write_atomic(path, data)
+        except OSError as exc:  # the results are still right; only a later re-check's run time suffers
+            log.warning("could not record the run time of %s: %s", entry, exc)
+            return False
+        return True
+
+    def load_execution(self, key: str) -> dict[str, Any] | None:
+        """The record :meth:`save_execution` wrote under ``key`` (``duration_s``, ``timings``,
+        ``executed_at``), or None when there is none or it cannot be read (entries stored
+        before these records existed have none)."""
+        path = self.entry_dir(key) / EXECUTION_FILE
+        try:
+            raw = _read_plain(path)
+            if self.seal is not None and not self.seal.verifies(self._relative(path), raw):
+                raise ValueError("it changed since the grader wrote it (a notebook without a sandbox?)")
+            data = json.loads(raw.decode("utf-8"))
+            duration = data["duration_s"]
+            timings = data.get("timings") or {}
+            if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not isinstance(timings, dict):
+                raise ValueError("unexpected shape")
+            return {"duration_s": float(duration), "executed_at": str(data.get("executed_at") or ""),
+                    "timings": {str(k): float(v) for k, v in timings.items()
+                                if isinstance(v, (int, float)) and not isinstance(v, bool)}}
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+            log.warning("the run-time record %s is unreadable (%s); it is left out", path, exc)
+            return None
 
     # -- results ----------------------------------------------------------------------------
 
@@ -220,9 +287,29 @@ class ResultStore:
         """Write ``out_dir/<student key>/result.json`` atomically and return its path."""
         path = self.result_path(result.student.key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(result.to_json(), indent=1, ensure_ascii=False)
-        write_atomic(path, text.encode("utf-8"))
+        data = json.dumps(result.to_json(), indent=1, ensure_ascii=False).encode("utf-8")
+        if self.seal is not None:
+            self.seal.seal(self._relative(path), data, keep=True)
+        write_atomic(path, data)
         return path
+
+    # -- seals (grader.seal) ---------------------------------------------------------------------
+
+    def _relative(self, path: Path) -> str:
+        return Path(path).relative_to(self.out_dir).as_posix()
+
+    def _unverified_evidence(self, key: str) -> None:
+        """Stored evidence whose bytes are neither what this run wrote nor what lay there when it
+        started: a kernel without a sandbox changed it. Removed, so the notebook runs again."""
+        from grader.seal import Tampering
+
+        entry = self.entry_dir(key)
+        relative = self._relative(entry / EVIDENCE_FILE)
+        shutil.rmtree(entry, ignore_errors=True)
+        self.seal.forget(relative)
+        self.seal.forget(self._relative(entry / EXECUTION_FILE))
+        self.seal.report(Tampering(relative, "evidence", action="it is not used; the notebook is executed again"))
+        return None
 
     def load_results(self) -> list[GradeResult]:
         """Every stored result, in student-key order. Unreadable files are skipped, logged, and
@@ -284,6 +371,11 @@ class ResultStore:
                 if entry.name.startswith((_TMP_PREFIX, _OLD_PREFIX)):
                     shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
                     removed += 1
+                elif entry.is_dir():  # an execution record written into a finished entry
+                    for leftover in entry.glob(f".{EXECUTION_FILE}{_TMP_SUFFIX}*"):
+                        with contextlib.suppress(OSError):
+                            leftover.unlink()
+                            removed += 1
         if self.out_dir.is_dir():
             for folder in self.out_dir.iterdir():
                 if folder.name.startswith(".") or not folder.is_dir():
@@ -310,6 +402,13 @@ def write_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def _read_plain(path: Path) -> bytes:
+    """The bytes of ``path``, never through a link: a kernel without a sandbox could put one there."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
 def _write_synced(path: Path, data: bytes) -> None:
     with path.open("xb") as handle:
         handle.write(data)
@@ -331,7 +430,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _copy_regular_files(source: Path, target: Path) -> None:
+# What a stored entry keeps of a bundle: the recorder's own files, nothing the notebook added,
+# and at most this much of them (the event log alone is capped at 64 MiB by the bundle reader).
+STORED_BUNDLE_BYTES = 512 * 2**20
+_RECORDER_FILE = re.compile(r"^(?:events\.jsonl|models/m\d{1,6}\.keras)$")
+
+
+def _copy_regular_files(source: Path, target: Path, *, cap: int = STORED_BUNDLE_BYTES) -> None:
+    """Copy the recorder's files of the bundle ``source`` (the event log first, then the models in
+    order) while they fit in ``cap`` bytes; whatever else the notebook wrote there is left out."""
+    chosen: list[tuple[str, Path, int]] = []
     for folder, dirnames, filenames in os.walk(source):  # does not follow links
         here = Path(folder)
         relative = here.relative_to(source)
@@ -341,12 +449,23 @@ def _copy_regular_files(source: Path, target: Path) -> None:
             if not stat.S_ISREG(info.st_mode):
                 log.warning("bundle entry %s is not a regular file; not stored", file)
                 continue
-            destination = target / relative / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with file.open("rb") as src, destination.open("xb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-                dst.flush()
-                os.fsync(dst.fileno())
+            path = (relative / name).as_posix()
+            if not _RECORDER_FILE.match(path):
+                continue  # the notebook's own junk is not kept forever
+            chosen.append((path, file, info.st_size))
+    chosen.sort(key=lambda item: (item[0] != "events.jsonl", item[0]))
+    used = 0
+    for path, file, size in chosen:
+        if used + size > cap:
+            log.warning("bundle file %s (%d bytes) is over what is stored per submission; not stored", file, size)
+            continue
+        used += size
+        destination = target / path
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with file.open("rb") as src, destination.open("xb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())
 
 
 def _try_lock(fd: int) -> bool:

@@ -37,9 +37,21 @@ several notebooks in a folder): one is graded, the others are listed in
    last, name order, so the choice is the same on every run.
 
 Zip archives (the export itself, or zips that students uploaded) are extracted into
-``work_dir``: members that point outside the archive, symlinks, encrypted members and archives
-larger than ``max_archive_bytes`` once extracted are refused with :class:`ArchiveError`, and
-nothing of a refused archive is extracted.
+``work_dir``, streamed to disk and counted as they are written (a zip can lie about its sizes).
+One member that cannot be extracted safely — it points outside the archive (``../x``,
+``..\\..\\x``, ``/etc/x``, ``C:x``), is a symbolic link, is damaged, or is a file (other than a
+zip) larger than ``max_notebook_bytes``, the most a notebook may be — is left out on its own,
+and the rest of the archive is extracted. The whole archive is refused, with nothing of it
+extracted, when it is not a readable zip, is encrypted, holds more than
+``max_archive_members`` entries, or would extract to more than ``max_archive_bytes``, or to
+more than what is left of ``max_total_bytes``, the budget of all the zips of one batch together.
+
+**Nothing is skipped silently.** Every file the grader does not grade — not a notebook, a hidden
+notebook (``.hw1.ipynb``), a notebook that is too large, a refused archive or member, a folder that
+cannot be read — is in :attr:`CollectResult.skipped` with the reason, and
+:meth:`CollectResult.skipped_results` makes each a row of the class overview. Only what tools
+write on their own (``.ipynb_checkpoints``, ``__MACOSX``, ``.git``, ``.DS_Store``, ``~$`` lock
+files) is left out without a word.
 
 Example::
 
@@ -64,7 +76,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from grader.errors import ArchiveError, UsageError
-from grader.results import Student
+from grader.notebook import DEFAULT_MAX_BYTES as DEFAULT_MAX_NOTEBOOK_BYTES
+from grader.results import GradeResult, Student, SubmissionProblem
 
 __all__ = [
     "Submission",
@@ -75,6 +88,9 @@ __all__ = [
     "LAYOUTS",
     "DEFAULT_MAX_ARCHIVE_BYTES",
     "DEFAULT_MAX_ARCHIVE_MEMBERS",
+    "DEFAULT_MAX_TOTAL_BYTES",
+    "DEFAULT_MAX_NOTEBOOK_BYTES",
+    "RESERVED_NAMES",
 ]
 
 LAYOUTS = (
@@ -84,6 +100,23 @@ LAYOUTS = (
 # An LMS export of 1,000 notebooks with outputs stays well below this; a zip bomb does not.
 DEFAULT_MAX_ARCHIVE_BYTES = 8 * 2**30
 DEFAULT_MAX_ARCHIVE_MEMBERS = 200_000
+# Several zips (one per section, students' own zips inside) share one budget, so a batch cannot
+# fill the disk by spreading a bomb over many archives each under the per-archive cap.
+DEFAULT_MAX_TOTAL_BYTES = 8 * 2**30
+# What the grader writes beside the students' folders in the output folder: a student's key
+# (which names their folder) must never be one of these, or the two overwrite each other.
+RESERVED_NAMES = frozenset({"index.html", "exports", "manual_scores.jsonl"})
+# Names Windows keeps for devices, with any extension: no folder can be called "CON.ipynb".
+_WINDOWS_DEVICES = re.compile(r"^(?:con|prn|aux|nul|com[0-9]|lpt[0-9])(?:\..*)?$", re.IGNORECASE)
+# Folders and files tools write on their own: left out without a skip row (they are never a
+# student's submission, and listing them would bury the rows that matter).
+_TOOL_DIRS = frozenset({".ipynb_checkpoints", "__MACOSX", "__pycache__", ".git", ".svn", ".hg",
+                        ".idea", ".vscode", ".github", ".venv", ".Trash", ".Trashes", ".fseventsd",
+                        ".Spotlight-V100"})
+_TOOL_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".gitignore", ".gitattributes",
+                         ".gitkeep"})
+# Reading a hidden folder to see whether it holds notebooks stops after this many entries.
+_HIDDEN_PEEK = 10_000
 # Students zip their work; an export may hold those zips. Deeper nesting is not a submission.
 _MAX_NESTING = 2
 
@@ -122,8 +155,36 @@ class Submission:
 class CollectResult:
     submissions: list[Submission]
     layout: str  # the layout used: detected, or as forced
-    # Files that are not notebooks (or archives refused), and why.
+    # Every file or folder found and not graded (not a notebook, hidden, too large, an archive
+    # or archive member refused, unreadable), and why.
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def skipped_results(self, rubric: Any = None) -> list[GradeResult]:
+        """One result row per skipped file, for the class overview: not graded, with the reason.
+
+        Each row has a student key of its own (``skipped-<file name>``), distinct from every
+        submission's, so a row never takes the place of a student's report. The rows are for
+        the reports only: they are not stored and are not a gradebook's students.
+        """
+        used = {s.student.key.casefold() for s in self.submissions}
+        used |= {name.casefold() for name in RESERVED_NAMES}
+        rows = []
+        for path, why in self.skipped:
+            key = base = student_key(f"skipped-{path.name}")
+            counter = 2
+            while key.casefold() in used:
+                key = f"{base}-{counter}"
+                counter += 1
+            used.add(key.casefold())
+            rows.append(GradeResult(
+                student=Student(key=key, note=f"skipped: {path}"),
+                path=str(path),
+                rubric=str(getattr(rubric, "path", "") or ""),
+                assignment=getattr(rubric, "title", "") or getattr(rubric, "name", "") or "",
+                max_score=float(getattr(rubric, "max_points", 0.0) or 0.0),
+                problems=[SubmissionProblem("skipped", f"{path.name} was not graded: {why}")],
+            ))
+        return rows
 
 
 def collect(
@@ -135,19 +196,25 @@ def collect(
     assignment: str | None = None,
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
     max_archive_members: int = DEFAULT_MAX_ARCHIVE_MEMBERS,
+    max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
 ) -> CollectResult:
     """Find every submission under ``paths`` and name its student.
 
     ``paths`` may mix notebooks, folders (searched recursively; ``.ipynb_checkpoints``,
-    ``__MACOSX`` and dotfiles are ignored) and ``.zip`` files (extracted into ``work_dir``).
+    ``__MACOSX`` and other dotfiles are not graded: hidden notebooks are listed as skipped) and
+    ``.zip`` files (extracted into ``work_dir``). ``max_archive_bytes`` caps one archive,
+    ``max_total_bytes`` all of them together, ``max_notebook_bytes`` one notebook (or one file
+    in an archive).
     ``layout`` is ``"auto"`` or one of :data:`LAYOUTS`; ``pattern`` is a regular expression
     with named groups (giving it implies ``layout="pattern"``). ``assignment`` is the assignment
     notebook's name (``"hw1"`` or ``"hw1.ipynb"``), used to break ties between several files.
 
     Raises :class:`~grader.errors.UsageError` for a path that does not exist, an unknown layout
-    or a bad pattern, and :class:`~grader.errors.ArchiveError` for a zip named on the command
-    line that cannot be extracted safely. Problems inside one student's upload (a nested zip that
-    is refused, a file that is not a notebook) land in :attr:`CollectResult.skipped` instead.
+    or a bad pattern. A zip that is refused, a member of one, a hidden or too large notebook, a
+    file that is not a notebook land in :attr:`CollectResult.skipped`, and the rest is collected;
+    only when nothing at all is left to grade and a zip named on the command line was refused
+    is that an :class:`~grader.errors.ArchiveError` (the reason the batch has nothing to grade).
     """
     compiled = _check_options(layout, pattern)
     if compiled is not None:
@@ -156,6 +223,8 @@ def collect(
         work_dir=Path(work_dir),
         max_bytes=max_archive_bytes,
         max_members=max_archive_members,
+        max_total=max_total_bytes,
+        max_notebook=max_notebook_bytes,
     )
     for path in paths:
         scan.add_input(Path(path))
@@ -169,6 +238,8 @@ def collect(
         for identity in identities:
             groups.setdefault(identity.group, []).append((file, identity))
     submissions = _choose(groups, assignment)
+    if not submissions and scan.refused_inputs:
+        raise ArchiveError(scan.refused_inputs[0])
     skipped = list(scan.skipped)
     skipped += [(path, f"not a notebook ({path.suffix or 'no extension'})")
                 for path in scan.side_files if not _consumed(path, layout)]
@@ -194,6 +265,10 @@ class _Scan:
     work_dir: Path
     max_bytes: int
     max_members: int
+    max_total: int = DEFAULT_MAX_TOTAL_BYTES
+    max_notebook: int = DEFAULT_MAX_NOTEBOOK_BYTES
+    extracted: int = 0  # bytes written by all the archives so far: max_total is their budget
+    refused_inputs: list[str] = field(default_factory=list)  # why a command-line zip was refused
     files: list[_File] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     side_files: list[Path] = field(default_factory=list)  # .txt, .yml: LMS metadata, maybe
@@ -209,7 +284,10 @@ class _Scan:
             self._add_root(path, path, prefix=(), extracted_from=None, depth=0)
         elif path.suffix.lower() == ".zip":
             target = self._extraction_dir(path)
-            extract_archive(path, target, max_bytes=self.max_bytes, max_members=self.max_members)
+            why = self._extract(path, target)
+            if why is not None:
+                self.refused_inputs.append(why)
+                return
             self._add_root(target, target, prefix=(), extracted_from=path, depth=1)
         else:
             # A file named explicitly is a submission whatever its extension: the load stage
@@ -221,14 +299,26 @@ class _Scan:
         """Walk ``folder``; ``root`` is the input it belongs to (a zip found inside an input
         keeps that input as its root, so its files are placed like their neighbours)."""
         start = len(self.files)
-        for here_name, dirnames, filenames in os.walk(folder):
+
+        def unreadable(error: OSError) -> None:
+            where = Path(error.filename) if error.filename else folder
+            self.skipped.append((where, f"cannot be read ({error.strerror or error}): not searched"))
+
+        for here_name, dirnames, filenames in os.walk(folder, onerror=unreadable):
             here = Path(here_name)
             if ".git" in dirnames:
                 self.git_dirs.add(root.joinpath(*prefix, *here.relative_to(folder).parts))
+            for name in dirnames:
+                if _hidden(name) and _holds_submissions(here / name):
+                    self.skipped.append((here / name, "a hidden folder (its name starts with '.'): "
+                                         "not searched; rename it if it holds the submission"))
             dirnames[:] = sorted(d for d in dirnames if not _ignored(d))
             rel_dir = prefix + tuple(_nfc(p) for p in here.relative_to(folder).parts)
             for name in sorted(filenames):
                 if _ignored(name):
+                    if _hidden(name) and name.lower().endswith((".ipynb", ".zip")):
+                        self.skipped.append((here / name, "a hidden file (its name starts with '.'); "
+                                             "rename it if it is the submission"))
                     continue
                 self._classify(here / name, root, rel_dir + (_nfc(name),), extracted_from, depth)
         if not prefix:
@@ -244,11 +334,7 @@ class _Scan:
                 self.skipped.append((path, "a zip inside a zip inside a zip: not extracted"))
                 return
             target = self._extraction_dir(path)
-            try:
-                extract_archive(path, target, max_bytes=self.max_bytes,
-                                max_members=self.max_members)
-            except ArchiveError as exc:
-                self.skipped.append((path, str(exc)))
+            if self._extract(path, target) is not None:
                 return
             self._add_root(target, root, prefix=rel, extracted_from=path, depth=depth + 1)
         elif path.name == GRADESCOPE_METADATA:
@@ -269,10 +355,41 @@ class _Scan:
             return
         self._seen.add(key)
         try:
-            mtime = path.stat().st_mtime
+            info = path.stat()
         except OSError:
-            mtime = 0.0
+            mtime = 0.0  # the load stage says what is wrong with it, in the student's result
+        else:
+            mtime = info.st_mtime
+            # Refused here, before any later stage reads (or hashes) the whole file into memory.
+            if info.st_size > self.max_notebook:
+                self.skipped.append((path, f"too large ({_human(info.st_size)}, more than the "
+                                     f"{_human(self.max_notebook)} the grader reads of a notebook); "
+                                     "clear the outputs (Kernel > Restart & Clear "
+                                     "Output), save and upload it again"))
+                return
         self.files.append(_File(path, rel, root, extracted_from, mtime))
+
+    def _extract(self, archive: Path, target: Path) -> str | None:
+        """Extract ``archive`` within what is left of the batch's budget; members refused on
+        their own become skip rows. Returns why the whole archive was refused, else None."""
+        left = max(self.max_total - self.extracted, 0)
+        budget = None
+        if left < self.max_bytes:
+            budget = (f"what is left ({_human(left)}) of the {_human(self.max_total)} the grader "
+                      "extracts from all the zips of one batch together")
+        refused: list[tuple[str, str]] = []
+        try:
+            written = _extract(archive, target, max_bytes=min(self.max_bytes, left),
+                               max_members=self.max_members, max_member_bytes=self.max_notebook,
+                               refused=refused, budget=budget)
+        except ArchiveError as exc:
+            self.skipped.append((archive, str(exc)))
+            return str(exc)
+        self.extracted += written
+        for member, why in refused:
+            self.skipped.append((archive, f"the member {member!r} {why}: not extracted, the rest "
+                                 "of the archive was"))
+        return None
 
     def _read_gradescope(self, path: Path) -> None:
         import yaml  # only Gradescope exports need it
@@ -300,6 +417,25 @@ def _ignored(name: str) -> bool:
     return name.startswith((".", "~$")) or name in ("__MACOSX", "__pycache__")
 
 
+def _hidden(name: str) -> bool:
+    """A dot-name a person may have chosen (``.hw1.ipynb``), not one a tool writes."""
+    return (name.startswith(".") and name not in _TOOL_DIRS and name not in _TOOL_FILES
+            and not name.startswith(("._", ".~lock.")))
+
+
+def _holds_submissions(folder: Path) -> bool:
+    """Whether a hidden folder holds a notebook or a zip (looked for in a bounded walk)."""
+    seen = 0
+    for _, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d not in _TOOL_DIRS]
+        if any(n.lower().endswith((".ipynb", ".zip")) for n in filenames):
+            return True
+        seen += len(filenames) + len(dirnames)
+        if seen > _HIDDEN_PEEK:
+            return False
+    return False
+
+
 def _mark_wrappers(files: list[_File]) -> None:
     """Folders every notebook of an input sits in (``hw1-submissions/alice/...``) are wrappers,
     not students — but only where more than one folder sits below them, so that a single
@@ -324,16 +460,45 @@ def _mark_wrappers(files: list[_File]) -> None:
 
 
 def extract_archive(archive: Path, target: Path, *, max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
-                    max_members: int = DEFAULT_MAX_ARCHIVE_MEMBERS) -> Path:
+                    max_members: int = DEFAULT_MAX_ARCHIVE_MEMBERS,
+                    max_member_bytes: int | None = None,
+                    refused: list[tuple[str, str]] | None = None) -> Path:
     """Extract the zip ``archive`` into the folder ``target`` (replaced if it exists).
 
-    Refuses, with :class:`~grader.errors.ArchiveError` and nothing left behind, an archive
-    with a member that points outside ``target`` (absolute path, ``..``), a symlink, an
-    encrypted member, more than ``max_members`` members, or more than ``max_bytes`` of content
-    (counted while extracting too, since a zip can lie about its sizes). ``__MACOSX`` folders
-    and ``.DS_Store`` files are left out. Member times are kept as file modification times.
+    Refuses, with :class:`~grader.errors.ArchiveError` and nothing left behind, an archive that
+    is not a readable zip, an encrypted one, one with more than ``max_members`` members, or
+    more than ``max_bytes`` of content (counted while extracting too, since a zip can lie about
+    its sizes). A member that points outside ``target`` (absolute path, ``..``, also written
+    with backslashes), a symlink, a damaged member, or one larger than ``max_member_bytes``
+    (when given; zips inside the archive are exempt, they have caps of their own) refuses the
+    archive too — unless ``refused`` is a list: then such a member alone is left out, and its
+    name and the reason are appended to ``refused``. Every member is streamed to disk, never
+    read whole into memory. ``__MACOSX`` folders and ``.DS_Store`` files are left out. Member
+    times are kept as file modification times.
     """
+    _extract(archive, target, max_bytes=max_bytes, max_members=max_members,
+             max_member_bytes=max_member_bytes, refused=refused)
+    return target
+
+
+class _MemberRefused(Exception):
+    """One member that cannot be extracted safely; the archive may still be."""
+
+
+def _extract(archive: Path, target: Path, *, max_bytes: int, max_members: int,
+             max_member_bytes: int | None, refused: list[tuple[str, str]] | None,
+             budget: str | None = None) -> int:
+    """:func:`extract_archive`, returning the bytes written. ``budget`` says, in the refusal,
+    which limit ``max_bytes`` is when it is not the archive's own."""
     name = archive.name
+    limit = budget or f"{_human(max_bytes)}, the grader's limit"
+
+    def refuse_member(member: str, why: str) -> None:
+        if refused is None:
+            raise ArchiveError(f"{name}: the member {member!r} {why}; the archive was refused and "
+                               "nothing was extracted.")
+        refused.append((member, why))
+
     try:
         handle = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -345,31 +510,41 @@ def extract_archive(archive: Path, target: Path, *, max_bytes: int = DEFAULT_MAX
                 f"{name} holds {len(members):,} entries, more than the {max_members:,} the grader "
                 "extracts; the archive was refused."
             )
-        plan: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = []
+        plan: list[tuple[zipfile.ZipInfo, tuple[str, ...], str]] = []
         declared = 0
         for info in members:
-            parts = _member_parts(info, name)
+            raw = _member_name(info)
+            try:
+                parts = _member_parts(info, raw, name)
+            except _MemberRefused as exc:
+                refuse_member(raw, str(exc))
+                continue
             if parts is None:
+                continue
+            cap = _member_cap(parts, max_member_bytes)
+            if cap is not None and info.file_size > cap:
+                refuse_member(raw, f"is {_human(info.file_size)}, more than the {_human(cap)} the "
+                                   "grader extracts of one file")
                 continue
             declared += info.file_size
             if declared > max_bytes:
                 raise ArchiveError(
-                    f"{name} would extract to more than {_human(max_bytes)}, the grader's limit "
-                    "(a damaged archive or a zip bomb); the archive was refused."
+                    f"{name} would extract to more than {limit} (a damaged archive or a zip "
+                    "bomb); the archive was refused."
                 )
-            plan.append((info, parts))
+            plan.append((info, parts, raw))
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
         try:
-            _extract_members(handle, plan, target, name, max_bytes)
+            return _extract_members(handle, plan, target, name, max_bytes, max_member_bytes,
+                                    refuse_member, limit)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
-    return target
 
 
-def _member_parts(info: zipfile.ZipInfo, archive: str) -> tuple[str, ...] | None:
+def _member_name(info: zipfile.ZipInfo) -> str:
     raw = info.filename
     if not info.flag_bits & 0x800:
         # Without the UTF-8 flag zipfile decodes names as cp437, but Windows and macOS tools
@@ -378,24 +553,24 @@ def _member_parts(info: zipfile.ZipInfo, archive: str) -> tuple[str, ...] | None
             raw = raw.encode("cp437").decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
             pass
+    return raw
+
+
+def _member_parts(info: zipfile.ZipInfo, raw: str, archive: str) -> tuple[str, ...] | None:
+    # Windows tools (PowerShell's Compress-Archive among them) write '\' between folders: it is
+    # a separator here, so '..\..\x' is as much a traversal as '../../x'.
     name = _nfc(raw.replace("\\", "/"))
     parts = tuple(p for p in name.split("/") if p not in ("", "."))
     if (name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts
             or any("\x00" in p for p in parts)):
-        raise ArchiveError(
-            f"{archive} contains the member {raw!r}, which points outside the archive (path "
-            "traversal); the archive was refused and nothing was extracted."
-        )
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        raise ArchiveError(
-            f"{archive} contains a symbolic link ({raw!r}); the grader does not extract links. "
-            "The archive was refused and nothing was extracted."
-        )
+        raise _MemberRefused("points outside the archive (path traversal)")
     if info.flag_bits & 0x1:
         raise ArchiveError(
             f"{archive} is password-protected ({raw!r} is encrypted); upload it without a password."
         )
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise _MemberRefused("is a symbolic link, which the grader does not extract")
     if info.is_dir() or not parts:
         return None
     if "__MACOSX" in parts or parts[-1] == ".DS_Store":
@@ -403,38 +578,68 @@ def _member_parts(info: zipfile.ZipInfo, archive: str) -> tuple[str, ...] | None
     return parts
 
 
-def _extract_members(handle: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, tuple[str, ...]]],
-                     target: Path, archive: str, max_bytes: int) -> None:
+def _member_cap(parts: tuple[str, ...], max_member_bytes: int | None) -> int | None:
+    # A zip inside the archive is extracted in its turn, under the caps of an archive.
+    if max_member_bytes is None or parts[-1].lower().endswith(".zip"):
+        return None
+    return max_member_bytes
+
+
+def _extract_members(handle: zipfile.ZipFile,
+                     plan: list[tuple[zipfile.ZipInfo, tuple[str, ...], str]],
+                     target: Path, archive: str, max_bytes: int, max_member_bytes: int | None,
+                     refuse_member: Callable[[str, str], None], limit: str) -> int:
     root = target.resolve()
     written = 0
-    for info, parts in plan:
+    for info, parts, raw in plan:
         destination = target.joinpath(*parts)
         if not destination.resolve().is_relative_to(root):  # belt and braces after _member_parts
-            raise ArchiveError(f"{archive}: {info.filename!r} points outside the archive; refused.")
+            refuse_member(raw, "points outside the archive")
+            continue
+        cap = _member_cap(parts, max_member_bytes)
+        size = 0
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
             with handle.open(info) as source, destination.open("wb") as sink:
+                # A counting copy: what the member really holds is known only as it is read.
                 while chunk := source.read(1 << 20):
-                    written += len(chunk)
-                    if written > max_bytes:
+                    size += len(chunk)
+                    if written + size > max_bytes:
                         raise ArchiveError(
-                            f"{archive} extracts to more than {_human(max_bytes)} although it "
-                            "says otherwise (a zip bomb?); the archive was refused."
+                            f"{archive} extracts to more than {limit} although it says "
+                            "otherwise (a zip bomb?); the archive was refused."
                         )
+                    if cap is not None and size > cap:
+                        raise _MemberRefused(
+                            f"holds more than the {_human(cap)} the grader extracts of one file "
+                            f"although it says {_human(info.file_size)}")
                     sink.write(chunk)
         except ArchiveError:
             raise
+        except _MemberRefused as exc:
+            destination.unlink(missing_ok=True)
+            refuse_member(raw, str(exc))
+            continue
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
                 OSError) as exc:
-            raise ArchiveError(
-                f"{archive} cannot be extracted: {info.filename!r} is damaged or uses an "
-                f"unsupported compression ({_first_line(exc)})."
-            ) from None
+            _remove_file(destination)
+            refuse_member(raw, f"is damaged or uses an unsupported compression ({_first_line(exc)})")
+            continue
+        written += size
         try:
             stamp = datetime(*info.date_time).timestamp()
             os.utime(destination, (stamp, stamp))
         except (ValueError, OSError, OverflowError):
             pass
+    return written
+
+
+def _remove_file(path: Path) -> None:
+    try:
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -725,6 +930,11 @@ def _consumed(path: Path, layout: str) -> bool:
 # One file per student
 
 
+# The layouts whose file names carry an LMS's own ids, by the prefix of _Identity.group.
+_LMS_OF_GROUP = {"canvas": "canvas", "moodle": "moodle", "blackboard": "blackboard",
+                 "brightspace": "brightspace", "gradescope": "gradescope", "github": "github-classroom"}
+
+
 def _choose(groups: dict[str, list[tuple[_File, _Identity]]],
             assignment: str | None) -> list[Submission]:
     wanted = _comparable(assignment) if assignment else None
@@ -757,6 +967,7 @@ def _choose(groups: dict[str, list[tuple[_File, _Identity]]],
             email=identity.email, late=identity.late,
             submitted_at=identity.submitted_at.isoformat() if identity.submitted_at else None,
             note="; ".join(notes) if notes else None,
+            lms=_LMS_OF_GROUP.get(identity.group.split(":", 1)[0]),
         )
         submissions.append(Submission(path=file.path, student=student,
                                       alternatives=[f.path for f in others],
@@ -834,13 +1045,19 @@ def student_key(text: str) -> str:
     """A student's name or id made safe as a folder name on every system.
 
     Letters (any script), digits, ``-``, ``_`` and inner dots survive; everything else becomes
-    ``_``; never empty, never dots only, never hidden. ``student_key("Doe, Jane / 42") ==
-    "Doe_Jane_42"``.
+    ``_``; never empty, never dots only, never hidden, never a name the grader writes beside the
+    students' folders (:data:`RESERVED_NAMES`: ``index.html``, ``exports``) or one Windows keeps
+    for a device (``CON``, ``nul.txt``): those get a ``student_`` prefix.
+    ``student_key("Doe, Jane / 42") == "Doe_Jane_42"``, ``student_key("index.html") ==
+    "student_index.html"``.
     """
     text = unicodedata.normalize("NFC", text)
     text = re.sub(r"[^\w.\-]+", "_", text)
     text = re.sub(r"_{2,}", "_", text).strip("._- ")
-    return text[:80].rstrip("._-") or "student"
+    key = text[:80].rstrip("._-") or "student"
+    if key.casefold() in RESERVED_NAMES or _WINDOWS_DEVICES.match(key):
+        key = f"student_{key}"
+    return key
 
 
 def _safe_name(text: str) -> str:

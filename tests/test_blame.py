@@ -73,7 +73,7 @@ def test_grade_check_uses_the_students_helper_and_support_files(tmp_path, monkey
         raise SystemExit(0)
 
     monkeypatch.setattr(batch, "grade_batch", fake_grade_batch)
-    CliRunner().invoke(cli.main, ["check", str(path), "--rubric", "cifar10", "--support", str(extra)])
+    CliRunner().invoke(cli.main, ["check", str(path), "--rubric", "cifar10", "--data", "synthetic", "--support", str(extra)])
     assert sorted(p.name for p in seen["support"]) == ["Custom.py", "mnist_4000.pkl.gz"]
 
 
@@ -123,3 +123,30 @@ def test_colab_only_code_is_neutralised_and_reported():
     apis = [f["api"] for f in found]
     assert "colab: drive.mount" in apis and "colab: files.upload" in apis and "colab: %tensorflow_version 2.x" in apis
     assert all(f["kind"] == "compat" for f in found)
+
+
+LIBRARY_TRACEBACK = """ModuleNotFoundError                       Traceback (most recent call last)
+Cell In[4], line 3
+      1 datagen = ImageDataGenerator(rotation_range=15, zca_whitening=True)
+----> 3 datagen.fit(x_train)
+
+File /usr/local/lib/python3.11/site-packages/keras/src/legacy/preprocessing/image.py:1446, in ImageDataGenerator.fit(self, x)
+-> 1446     from scipy import linalg
+
+ModuleNotFoundError: No module named 'scipy'"""
+
+
+def test_a_module_a_library_needs_is_the_environments():
+    from grader.blame import import_problem
+
+    problem = import_problem("No module named 'scipy'", 4, [], traceback=LIBRARY_TRACEBACK)
+    assert problem.kind == "environment" and "not counted as your mistake" in problem.message
+
+
+def test_the_same_module_imported_by_the_notebook_is_the_students():
+    from grader.blame import import_problem
+
+    own = "ModuleNotFoundError    Traceback (most recent call last)\nCell In[4], line 1\n----> 1 import scipy\n"
+    assert import_problem("No module named 'scipy'", 4, [], traceback=own).kind == "import"
+    helper = own + "\nFile /tmp/work/Custom.py:3\n----> 3 import scipy\n"  # a helper file of the notebook's own
+    assert import_problem("No module named 'scipy'", 4, [], traceback=helper).kind == "import"

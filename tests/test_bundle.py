@@ -94,8 +94,27 @@ def test_training_cut_short_keeps_its_epochs(tmp_path):
 def test_evaluation_overlapping_training_rows_is_flagged(tmp_path):
     evaluate = {"event": "evaluate", "cell_id": "2", "index": 0, "model_id": "m1", "samples": 100,
                 "results": {"accuracy": 0.99}, "overlap": [{"fit": 0, "rows": 100, "of": 100}]}
-    evidence = read_bundle(_write(tmp_path, START, FIT, evaluate, {"event": "end"}), submission="s", cells=CELLS)
+    bundle = _write(tmp_path, START, FIT, evaluate, {"event": "end"})
+    (bundle / "models" / "m1.keras").write_bytes(b"zip")
+    evidence = read_bundle(bundle, submission="s", cells=CELLS)
     assert [f.kind for f in evidence.findings] == ["trained_on_test"]
+
+
+def test_a_model_file_the_recorder_named_but_that_is_gone_is_a_finding(tmp_path):
+    evidence = read_bundle(_write(tmp_path, START, FIT, {"event": "end"}), submission="s", cells=CELLS)
+    (finding,) = [f for f in evidence.findings if f.kind == "model_file"]
+    assert finding.model_id == "m1" and finding.severity == "error" and "removed or replaced" in finding.message
+    assert evidence.runs[0].weights_file is None
+
+
+def test_a_model_never_saved_is_a_finding_unless_the_recorder_said_why(tmp_path):
+    unsaved = dict(FIT, weights_file=None)
+    silent = read_bundle(_write(tmp_path / "a", START, unsaved, {"event": "end"}), submission="s", cells=CELLS)
+    assert [f.kind for f in silent.findings] == ["model_file"] and "switched off" in silent.findings[0].message
+    said = {"event": "finding", "kind": "save_failed", "severity": "warning",
+            "message": "the trained model could not be saved for verification: TypeError: Lambda"}
+    told = read_bundle(_write(tmp_path / "b", START, said, unsaved, {"event": "end"}), submission="s", cells=CELLS)
+    assert [f.kind for f in told.findings] == ["save_failed"]
 
 
 def test_a_fit_recorded_twice_loses_its_model_file_and_is_flagged(tmp_path):

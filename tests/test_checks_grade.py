@@ -11,6 +11,7 @@ LAB = """
 name: lab
 dataset: cifar10
 pass_mark: 50%
+accuracy_evidence: executed  # the evidence's test accuracy is the kernel's
 tasks:
   - id: fc
     model: {before: "Question 2"}
@@ -110,4 +111,9 @@ def test_evidence_round_trip_grades_the_same():
 
 
 def test_task_results_are_typed():
-    assert all(isinstance(r, TaskResult) for r in grade(rubric(LAB), lab_evidence()))
+    loaded = rubric(LAB)
+    results = grade(loaded, lab_evidence())
+    # one result per task, in rubric order (an empty list would pass an all() over it)
+    assert [r.task_id for r in results] == [t.id for t in loaded.tasks] and len(results) == 2
+    assert all(isinstance(r, TaskResult) for r in results)
+    assert all(isinstance(c.status, Status) and isinstance(c.points, float) for r in results for c in r.checks)

@@ -118,10 +118,35 @@ def test_training_data_centred():
 
 
 def test_test_accuracy_from_evaluate_in_the_kernel():
-    result = check("- test_accuracy: 62%")
+    result = check("- test_accuracy: {at_least: 62%, min_level: executed}")
     assert result.status is Status.PASSED and result.level is Level.EXECUTED and result.figure == 0.631
     assert result.message == ("Test accuracy 63.1% (executed: model.evaluate in cell 11 on 10,000 samples); "
                               "this task asks for at least 62%.")
+
+
+def test_a_kernel_figure_earns_no_accuracy_points_by_default():
+    """What the kernel recorded, the kernel could have forged: by default only a verified test
+    accuracy earns points; the kernel's figure needs review and keeps the verdict it would give."""
+    result = check("- test_accuracy: 62%")
+    assert result.status is Status.NEEDS_REVIEW and result.points == 0 and result.figure == 0.631
+    assert result.details["verdict"] == "passed"
+    assert result.message == ("Test accuracy 63.1% (executed: model.evaluate in cell 11 on 10,000 samples); this task "
+                              "asks for at least 62%. Needs review: a test accuracy earns points only from verified "
+                              "evidence (measured by the grader outside the notebook's kernel); the strongest available "
+                              "is executed, model.evaluate in cell 11 on 10,000 samples.")
+
+
+def test_the_rubric_may_lower_the_accuracy_evidence():
+    rubric_ = one_task("- test_accuracy: 62%", extra="")
+    rubric_.accuracy_evidence = Level.EXECUTED
+    assert grade(rubric_, lab_evidence())[0].checks[0].status is Status.PASSED
+
+
+def test_a_weak_figure_that_fails_stays_failed():
+    evidence = lab_evidence()
+    evidence.evaluations[0].results["accuracy"] = 0.41
+    result = check("- test_accuracy: 62%", evidence)
+    assert result.status is Status.FAILED and result.points == 0
 
 
 def test_verified_accuracy_beats_the_kernel():
@@ -173,9 +198,10 @@ def test_printed_test_score_in_static_mode():
 
 def test_min_level_verified_refuses_weaker_evidence():
     result = check("- test_accuracy: {at_least: 62%, min_level: verified}")
-    assert result.status is Status.NOT_ASSESSED and result.points == 0
-    assert result.message == ("This check needs verified evidence (measured by the grader outside the notebook's kernel); "
-                              "the strongest available is executed, model.evaluate in cell 11 on 10,000 samples.")
+    assert result.status is Status.NEEDS_REVIEW and result.points == 0
+    assert result.message.endswith("Needs review: this check needs verified evidence (measured by the grader outside the "
+                                   "notebook's kernel); the strongest available is executed, model.evaluate in cell 11 "
+                                   "on 10,000 samples.")
 
 
 def test_min_level_explains_why_verification_is_missing():
@@ -192,7 +218,7 @@ def test_min_level_met():
 def test_min_level_executed_refuses_saved_outputs():
     evidence = lab_evidence()
     evidence.runs[1].level = Level.REPORTED
-    assert check("- total_params: {equals: 81834, min_level: executed}", evidence).status is Status.NOT_ASSESSED
+    assert check("- total_params: {equals: 81834, min_level: executed}", evidence).status is Status.NEEDS_REVIEW
 
 
 def test_accuracy_not_assessed_in_fast_mode():
@@ -311,7 +337,8 @@ tasks:
 
 
 def test_cnn_is_more_efficient_than_fc():
-    result = grade(rubric(COMPARE), lab_evidence())[1].checks[0]
+    result = grade(rubric(COMPARE.replace("accuracy: higher}", "accuracy: higher, min_level: executed}")),
+                   lab_evidence())[1].checks[0]
     assert result.status is Status.PASSED and result.level is Level.EXECUTED
     assert result.message == ("Your CNN has 81,834 parameters, 153× fewer than the FC model (12,523,266) and test accuracy "
                               "63.1%, higher than the FC model's 47%.")

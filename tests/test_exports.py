@@ -28,6 +28,17 @@ def results():
     return [samples.passing_student(), samples.failing_student(), samples.invalid_notebook_student()]
 
 
+@pytest.fixture()
+def moodle_results(results):
+    """The same students, as a Moodle download names them: their ids are participant numbers."""
+    for result in results:
+        result.student.lms = "moodle"
+    return results
+
+
+MOODLE_DATE = re.compile(r"^[A-Z][a-z]+day, \d{1,2} [A-Z][a-z]+ \d{4}, \d{1,2}:\d{2} [AP]M$")
+
+
 def read_rows(path: Path, encoding: str = "utf-8") -> list[list[str]]:
     with open(path, encoding=encoding, newline="") as handle:
         return list(csv.reader(handle))
@@ -134,16 +145,18 @@ def moodle_import(path: Path) -> dict[str, tuple[str, str, str]]:
             for row in rows[1:]}
 
 
-def test_moodle_worksheet_keeps_last_modified_as_downloaded(results, tmp_path):
+def test_moodle_worksheet_keeps_last_modified_as_downloaded(moodle_results, tmp_path):
     template = LMS / "moodle_grading_worksheet.csv"
-    out = export_gradebook(results, "moodle", tmp_path / "m.csv", assignment_title=TITLE, template=template)
+    out = export_gradebook(moodle_results, "moodle", tmp_path / "m.csv", assignment_title=TITLE, template=template)
     before, after = moodle_import(template), moodle_import(out)
-    assert {k: v[1] for k, v in after.items()} == {k: v[1] for k, v in before.items()}
-    assert after["482913"][1] == "Sunday, 15 March 2026, 8:02 AM"
+    assert after["482913"][1] == before["482913"][1] == "Sunday, 15 March 2026, 8:02 AM"
+    assert after["490000"][1] == "-"  # not graded here: as downloaded
+    # "-" (no grade when downloaded) would make Moodle skip a graded student: dated instead.
+    assert before["482977"][1] == "-" and MOODLE_DATE.match(after["482977"][1])
 
 
-def test_moodle_worksheet_fills_grade_and_feedback_of_graded_students_only(results, tmp_path):
-    out = export_gradebook(results, "moodle", tmp_path / "m.csv", assignment_title=TITLE,
+def test_moodle_worksheet_fills_grade_and_feedback_of_graded_students_only(moodle_results, tmp_path):
+    out = export_gradebook(moodle_results, "moodle", tmp_path / "m.csv", assignment_title=TITLE,
                            template=LMS / "moodle_grading_worksheet.csv")
     grades = moodle_import(out)
     assert grades["482913"][0] == "16.5" and grades["482977"][0] == "4" and grades["483001"][0] == "0"
@@ -151,25 +164,46 @@ def test_moodle_worksheet_fills_grade_and_feedback_of_graded_students_only(resul
     assert grades["482913"][2].startswith("16.5 / 18 points")
 
 
-def test_moodle_worksheet_keeps_every_column_in_order(results, tmp_path):
+def test_moodle_worksheet_keeps_every_column_in_order(moodle_results, tmp_path):
     template = LMS / "moodle_grading_worksheet.csv"
-    out = export_gradebook(results, "moodle", tmp_path / "m.csv", assignment_title=TITLE, template=template)
+    out = export_gradebook(moodle_results, "moodle", tmp_path / "m.csv", assignment_title=TITLE, template=template)
     ours, theirs = read_rows(out), read_rows(template)
     assert ours[0] == theirs[0]
     assert [row[:4] for row in ours] == [row[:4] for row in theirs]
 
 
-def test_moodle_feedback_is_escaped_because_moodle_stores_it_as_html(results, tmp_path):
-    out = export_gradebook(results, "moodle", tmp_path / "m.csv", assignment_title=TITLE,
+def test_moodle_feedback_is_escaped_because_moodle_stores_it_as_html(moodle_results, tmp_path):
+    out = export_gradebook(moodle_results, "moodle", tmp_path / "m.csv", assignment_title=TITLE,
                            template=LMS / "moodle_grading_worksheet.csv")
     feedback = moodle_import(out)["482977"][2]
     assert "<script>" not in feedback and "&lt;script&gt;" in feedback
 
 
-def test_moodle_without_template_writes_participant_identifiers(results, tmp_path):
-    out = export_gradebook(results, "moodle", tmp_path / "m.csv", assignment_title=TITLE)
+def test_moodle_without_template_writes_participant_identifiers(moodle_results, tmp_path):
+    out = export_gradebook(moodle_results, "moodle", tmp_path / "m.csv", assignment_title=TITLE)
     grades = moodle_import(out)
-    assert grades["482913"][0] == "16.5" and grades["482913"][1] == "-"
+    assert grades["482913"][0] == "16.5"
+    assert MOODLE_DATE.match(grades["482913"][1])  # never "-": Moodle would skip a graded student
+
+
+def test_moodle_participant_number_comes_only_from_a_moodle_download(results, tmp_path):
+    for result in results:
+        result.student.lms = "canvas"  # Canvas user ids: no Moodle participant numbers
+    results[0].student.lms = None
+    results[0].path = "out/.collected/Alice Lindqvist_7001_assignsubmission_file_/lab2.ipynb"
+    grades = moodle_import(export_gradebook(results, "moodle", tmp_path / "m.csv", assignment_title=TITLE))
+    assert set(grades) == {"7001"}  # from Moodle's own folder name, not the trailing digits of an id
+
+
+def test_moodle_date_is_moodles_english_format():
+    from datetime import datetime
+
+    from grader.report.exports import moodle_date
+
+    assert moodle_date(datetime(2026, 3, 15, 8, 2)) == "Sunday, 15 March 2026, 8:02 AM"
+    assert moodle_date(datetime(2026, 3, 14, 21, 40)) == "Saturday, 14 March 2026, 9:40 PM"
+    assert moodle_date(datetime(2026, 1, 5, 0, 5)) == "Monday, 5 January 2026, 12:05 AM"
+    assert moodle_date(datetime(2026, 1, 5, 12, 0)) == "Monday, 5 January 2026, 12:00 PM"
 
 
 def test_moodle_worksheet_without_required_columns_is_a_usage_error(results, tmp_path):
@@ -178,12 +212,12 @@ def test_moodle_worksheet_without_required_columns_is_a_usage_error(results, tmp
                          template=LMS / "canvas_gradebook_download.csv")
 
 
-def test_semicolon_separated_worksheet_keeps_its_separator(results, tmp_path):
+def test_semicolon_separated_worksheet_keeps_its_separator(moodle_results, tmp_path):
     template = tmp_path / "semi.csv"
     rows = read_rows(LMS / "moodle_grading_worksheet.csv")
     with open(template, "w", encoding="utf-8", newline="") as handle:
         csv.writer(handle, delimiter=";").writerows(rows)
-    out = export_gradebook(results, "moodle", tmp_path / "m.csv", assignment_title=TITLE, template=template)
+    out = export_gradebook(moodle_results, "moodle", tmp_path / "m.csv", assignment_title=TITLE, template=template)
     assert out.read_text(encoding="utf-8").splitlines()[0].startswith("Identifier;")
 
 
@@ -261,7 +295,9 @@ def test_gradescope_has_one_test_per_check_and_manual_ones_once_marked(results, 
 def test_gradescope_leaves_unmarked_answers_to_manual_grading(results, tmp_path):
     out = export_gradebook(results, "gradescope", tmp_path / "gs", assignment_title=TITLE)
     bob = json.loads((out / "bob" / "results.json").read_text(encoding="utf-8"))
-    assert not [t for t in bob["tests"] if t["name"].startswith("3. Why")]
+    # A pending test of 0 points with its maximum, so the tests add up to the rubric's maximum.
+    (pending,) = [t for t in bob["tests"] if t["name"].startswith("3. Why")]
+    assert (pending["score"], pending["max_score"], "pending") == (0.0, 2, pending["tags"][-1])
     assert "Graded by hand later: 3. Why is CIFAR-10 harder than MNIST?" in bob["output"]
 
 
@@ -301,7 +337,7 @@ def test_unknown_format_is_a_usage_error_naming_the_formats(results, tmp_path):
 
 
 def test_template_is_refused_for_formats_that_do_not_use_one(results, tmp_path):
-    with pytest.raises(UsageError, match="canvas and moodle exports only"):
+    with pytest.raises(UsageError, match="canvas, moodle and brightspace exports only"):
         export_gradebook(results, "blackboard", tmp_path / "x.csv", assignment_title=TITLE, column_id="1",
                          template=LMS / "blackboard_offline_upload.csv")
 
@@ -326,9 +362,9 @@ def test_every_format_writes_something_for_an_empty_class(fmt, tmp_path):
     assert out == target
 
 
-def test_a_folder_as_out_gets_the_formats_usual_file_name(results, tmp_path):
+def test_a_folder_as_out_gets_the_formats_usual_file_name(moodle_results, tmp_path):
     (tmp_path / "exports").mkdir()
-    written = {fmt: export_gradebook(results, fmt, tmp_path / "exports", assignment_title=TITLE, column_id="1")
+    written = {fmt: export_gradebook(moodle_results, fmt, tmp_path / "exports", assignment_title=TITLE, column_id="1")
                for fmt in ("canvas", "moodle", "csv")}
     assert {fmt: path.name for fmt, path in written.items()} == {
         "canvas": "canvas-gradebook.csv", "moodle": "moodle-grading-worksheet.csv", "csv": "grades.csv"}

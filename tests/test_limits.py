@@ -30,6 +30,7 @@ from grader.limits import (
     WatcherProcess,
     file_size_hit,
     folder_bytes,
+    format_size,
     kill_tree,
     limits_from_text,
     parse_duration,
@@ -149,6 +150,75 @@ def test_tree_usage_counts_every_descendant():
     finally:
         kill_tree(parent.pid)
         parent.wait()
+
+
+# A child that allocates 64 MiB (pages written, so resident) when told to; its parent only waits.
+# Both block on the shared stdin pipe between steps, so the measurements need no timing.
+ALLOCATING_CHILD = ("import sys\nprint('ready', flush=True)\nsys.stdin.readline()\n"
+                    "block = b'x' * (64 * 2**20)\nprint('allocated', flush=True)\nsys.stdin.readline()")
+PARENT_OF_ALLOCATOR = f"import subprocess, sys\nsubprocess.call([sys.executable, '-c', {ALLOCATING_CHILD!r}])"
+
+
+def test_watcher_measures_the_memory_a_child_process_allocates():
+    import psutil
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT_OF_ALLOCATOR], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert parent.stdout.readline().strip() == "ready"
+        before = tree_usage(parent.pid)
+        child = [p.pid for p in psutil.Process(parent.pid).children()]
+        assert len(before.pids) == 2 and child and child[0] in before.pids  # the child is part of the tree
+        parent.stdin.write("\n")
+        parent.stdin.flush()
+        assert parent.stdout.readline().strip() == "allocated"
+        after = tree_usage(parent.pid)
+        assert after.rss - before.rss >= 56 * MiB  # most of the 64 MiB the child holds now
+        assert after.largest == psutil.Process(child[0]).memory_info().rss  # measured by psutil
+        watcher = LimitWatcher(parent.pid, Limits(memory=before.rss + 32 * MiB, processes=None, disk=None),
+                               cell=lambda: 2)
+        hit = watcher.check(after)
+        assert hit is not None and hit.kind == "memory" and hit.message.startswith(
+            f"memory limit {format_size(before.rss + 32 * MiB)} reached in cell 3")
+        assert watcher.peak_memory == after.rss
+    finally:
+        kill_tree(parent.pid, os.getpgid(parent.pid))
+        parent.wait()
+
+
+# Memory held in an anonymous memory file, written but never mapped: in no resident size.
+MEMFD_CHILD = ("import os, sys\nfd = os.memfd_create('held')\nchunk = b'x' * 2**20\n"
+               "for _ in range(64):\n    os.write(fd, chunk)\nprint('held', flush=True)\nsys.stdin.readline()")
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="memfd_create is Linux only")
+def test_memory_held_in_memory_files_counts_against_the_limit():
+    child = subprocess.Popen([sys.executable, "-c", MEMFD_CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        usage = tree_usage(child.pid)
+        assert usage.files >= 64 * MiB and usage.rss < 64 * MiB  # not resident: only the file count sees it
+        watcher = LimitWatcher(child.pid, Limits(memory=usage.rss + 32 * MiB, processes=None, disk=None),
+                               cell=lambda: 0)
+        hit = watcher.check(usage)
+        assert hit is not None and hit.kind == "memory"
+    finally:
+        kill_tree(child.pid, os.getpgid(child.pid))
+        child.wait()
+
+
+def test_tasks_of_a_user_count_the_threads_of_its_processes():
+    from grader.limits import tasks_of_user
+
+    sleepers = _spawn(PARENT_OF_SLEEPERS.format(n=2))
+    try:
+        _wait_for(lambda: len(tree_usage(sleepers.pid).pids) == 3)
+        assert tasks_of_user(os.getuid()) >= tree_usage(os.getpid()).tasks >= 3 + 1  # this test, its sleepers
+        assert tasks_of_user(2**31 - 7) == 0  # nobody runs as that user
+    finally:
+        kill_tree(sleepers.pid)
+        sleepers.wait()
 
 
 def test_kill_tree_stops_every_descendant():

@@ -44,7 +44,7 @@ def test_canvas_zip_grades_end_to_end_with_names_and_a_canvas_gradebook(tmp_path
         for path in files.iterdir():
             handle.write(path, path.name)
     result, out = _grade(tmp_path, archive, "--export", "canvas")
-    assert result.exit_code == 1  # one student's check fails
+    assert result.exit_code == 0, result.output  # every submission graded; a failed check is the student's score (docs/ci.md)
     overview = (out / "index.html").read_text()
     assert "doejane" in overview and "smithjohn" in overview
     gradebook = next((out / "exports").glob("*.csv"))

@@ -285,3 +285,117 @@ def test_damaged_notebook_never_escapes_as_another_exception(tmp_path, seed):
         assert str(error)
     else:
         assert all(cell.get("id") for cell in nb.cells)
+
+
+# ---------------------------------------------------------------------------------------------
+# Static mode's loader: the structural check instead of the whole schema (full_schema=False)
+
+
+def _rich_notebook_text() -> str:
+    code = v4.new_code_cell("model.fit(x, y)\nplot()")
+    code.outputs = [
+        v4.new_output("stream", name="stdout", text="Epoch 1/2\n\b\b\r1/1 - loss: 0.5\n"),
+        v4.new_output("display_data", data={"image/png": "iVBORw0KGgo" * 1000,
+                                            "text/plain": ["<Figure ", "size 640x480>"]}),
+        v4.new_output("error", ename="ValueError", evalue="bad", traceback=["line 1", "line 2"]),
+    ]
+    return nbformat.writes(v4.new_notebook(cells=[v4.new_markdown_cell("# Lab"), code]))
+
+
+def test_static_loader_reads_the_same_notebook_as_the_full_schema_loader(tmp_path):
+    path = _write(tmp_path, _rich_notebook_text())
+    assert load_notebook(path, full_schema=False) == load_notebook(path)
+
+
+def test_static_loader_keeps_images_as_their_base64_text(tmp_path):
+    nb = load_notebook(_write(tmp_path, _rich_notebook_text()), full_schema=False)
+    data = nb.cells[1].outputs[1].data
+    assert data["image/png"] == "iVBORw0KGgo" * 1000
+    assert data["text/plain"] == "<Figure size 640x480>"
+
+
+@pytest.mark.parametrize("damage, where", [
+    (lambda raw: raw["cells"][1].update(cell_type="python"), "cell 1, cell_type: 'python'"),
+    (lambda raw: raw["cells"][1].update(source=7), "cell 1: 'source'"),
+    (lambda raw: raw["cells"][1].pop("outputs"), "cell 1: a code cell needs an 'outputs' list"),
+    (lambda raw: raw["cells"][1]["outputs"][0].update(output_type="log"), "cell 1, outputs[0].output_type: 'log'"),
+    (lambda raw: raw["cells"][1]["outputs"][0].pop("text"), "cell 1, outputs[0]: a stream output"),
+    (lambda raw: raw["cells"][1]["outputs"][2].update(traceback="boom"), "cell 1, outputs[2]: an error output"),
+])
+def test_static_loader_refuses_what_the_grader_reads_when_it_is_malformed(tmp_path, damage, where):
+    raw = json.loads(_rich_notebook_text())
+    damage(raw)
+    path = _write(tmp_path, json.dumps(raw))
+    error = _error(path, full_schema=False)
+    assert "does not follow the Jupyter notebook format" in str(error)
+    assert where in str(error)
+    _error(path)  # the full schema refuses it as well
+
+
+@pytest.mark.parametrize("damage", [
+    lambda raw: raw["cells"][1]["outputs"].__setitem__(1, "img"),
+    lambda raw: raw["cells"][1]["outputs"][1].update(data="png"),
+    lambda raw: raw["cells"][1].update(outputs={"text": "x"}),
+])
+def test_structure_nbformat_cannot_read_is_the_same_error_in_both_loaders(tmp_path, damage):
+    raw = json.loads(_rich_notebook_text())
+    damage(raw)
+    path = _write(tmp_path, json.dumps(raw))
+    assert "structure is damaged" in str(_error(path, full_schema=False))
+    assert str(_error(path, full_schema=False)) == str(_error(path))
+
+
+def test_static_loader_lets_through_schema_details_the_grader_never_reads(tmp_path):
+    """A decision, not an oversight: static mode only reads; executed mode still refuses."""
+    raw = json.loads(_notebook_text())
+    raw["cells"][1]["execution_count"] = "seven"
+    path = _write(tmp_path, json.dumps(raw))
+    assert load_notebook(path, full_schema=False).cells[1].source == "x = 1"
+    assert "cell 1, execution_count" in str(_error(path))
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("", "empty (0 bytes)"),
+    ("[" * 200_000, "nested too deeply"),
+    ('{"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {"x": NaN}}', "no code cells"),
+])
+def test_errors_are_the_same_whichever_json_reader_is_used(tmp_path, monkeypatch, content, expected):
+    import grader.notebook as notebook
+
+    class Refusing:  # a fast reader that refuses everything: the stdlib path decides
+        @staticmethod
+        def loads(data):
+            raise ValueError("refused")
+
+    path = _write(tmp_path, content)
+    for reader in (None, Refusing, notebook._orjson):
+        monkeypatch.setattr(notebook, "_orjson", reader)
+        assert expected in str(_error(path, full_schema=False))
+
+
+def test_merge_conflict_is_named_whichever_json_reader_is_used(tmp_path, monkeypatch):
+    import grader.notebook as notebook
+
+    lines = _notebook_text().splitlines(keepends=True)
+    path = _write(tmp_path, "".join(lines[:6] + ["<<<<<<< HEAD\n"] + lines[6:]))
+    for reader in (None, notebook._orjson):
+        monkeypatch.setattr(notebook, "_orjson", reader)
+        error = _error(path, full_schema=False)
+        assert error.line == 7 and "merge-conflict" in str(error)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_damaged_notebook_never_escapes_the_static_loader(tmp_path, seed):
+    rng = random.Random(seed)
+    data = bytearray(_rich_notebook_text().encode())
+    if seed % 2:
+        data = data[: rng.randrange(1, len(data))]
+    else:
+        for _ in range(rng.randrange(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+    try:
+        nb = load_notebook(_write(tmp_path, bytes(data)), full_schema=False)
+    except NotebookError as error:
+        assert str(error)
+    else:
+        assert all(cell.get("id") for cell in nb.cells)

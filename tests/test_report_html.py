@@ -175,9 +175,10 @@ def test_fast_mode_shows_a_banner():
     assert "Fast mode: a quick self-check, not a grade" in Page(render_student_report(samples.fast_mode_student())).text
 
 
-def test_unsandboxed_run_is_said_once():
+def test_unsandboxed_run_is_not_the_students_business():
+    # Issue 16: how the grader ran is said in the class overview and the grading log only.
     text = Page(render_student_report(samples.timed_out_student())).text
-    assert text.count("the notebook ran as a plain process with resource limits only") == 1
+    assert "plain process" not in text and "unsandboxed" not in text.lower() and "Sandbox" not in text
 
 
 def test_submission_problems_are_shown_with_their_reason():
@@ -189,7 +190,8 @@ def test_submission_problems_are_shown_with_their_reason():
 
 def test_findings_show_severity_word_and_kind(bob):
     text = Page(bob).text
-    assert "ℹ note Older Keras API (cell 24): Used the removed argument lr; graded as learning_rate." in text
+    # cell 23: the count Jupyter showed for that cell (its traceback's "Cell In[23]"), as the error says
+    assert "ℹ note Older Keras API (cell 23): Used the removed argument lr; graded as learning_rate." in text
     assert "⚠ warning Figures do not match (cell 16)" in text
     assert "<code>lr</code>" in bob
 
@@ -277,7 +279,7 @@ def test_models_no_task_selected_are_listed(bob):
 
 def test_cell_error_shows_source_and_trimmed_traceback(bob):
     text = Page(bob).text
-    assert "Cell 19 under “5. Dropout” ✘ NameError: name 'x_trian' is not defined" in text
+    assert "Cell 19 (under “5. Dropout”) ✘ NameError: name 'x_trian' is not defined" in text
     assert "model.fit(x_trian, y_train, epochs=15)" in text
     assert "Trimmed: showing the last 40 of 161 lines." in text
     assert "module_159" in text and "module_0.py" not in text
@@ -379,11 +381,36 @@ def overview() -> str:
 
 
 def test_overview_is_self_contained_with_a_histogram(overview):
+    import base64
+    import hashlib
+    import html
+
     page = Page(overview)
-    assert not page.all("script")
+    # One script, the table sorter, and the page's policy lets that exact text run and nothing else.
+    scripts = re.findall(r"<script>(.*?)</script>", overview, re.S)
+    assert len(scripts) == 1 and "table.sortable" in scripts[0] and "src=" not in overview.split("<script>")[1][:20]
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    policy = html.unescape(re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', overview).group(1))
+    assert f"script-src 'sha256-{digest}'" in policy and "default-src 'none'" in policy
     images = page.all("img")
     assert len(images) == 1 and images[0]["src"].startswith("data:image/svg+xml;base64,")
     assert images[0]["alt"].startswith("Histogram of the 10 graded scores out of 18")
+
+
+def test_overview_has_a_sortable_integrity_column(tmp_path):
+    from grader.evidence import Finding
+
+    results = samples.class_results(n=3)
+    flagged = results[1]
+    flagged.evidence.findings.append(Finding("trained_on_test", "fit #1 trained on the test set", severity="warning",
+                                             model_id="m1"))
+    page = render_class_overview(results, report_links={})
+    heads = re.findall(r'<th scope="col"[^>]*>(.*?)</th>', page.split('class="students sortable"')[1])
+    assert "Integrity" in heads
+    cells = re.findall(r'<td class="integrity-cell" data-sort="(\d+)">(.*?)</td>', page, re.S)
+    assert len(cells) == len(results)
+    marked = [text for sort, text in cells if int(sort) >= 1000]
+    assert len(marked) == 1 and "Trained on test data" in marked[0]
 
 
 def test_overview_shows_pass_rate_per_check_and_the_hardest(overview):

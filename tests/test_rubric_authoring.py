@@ -18,7 +18,9 @@ from grader.checks.base import fraction
 from grader.cli import main
 from grader.rubric import load_rubric, load_rubric_text, validate_rubric_file
 from grader.static import static_evidence
+from grader.unfinished import empty_code_block
 from tests.nbfactory import code, md, notebook, write
+from tests.tbmi26 import fill_block
 
 HERE = Path(__file__).parent
 COURSE = next((p for p in (HERE / "data" / "tbmi26", Path("/work/shared/courses/tbmi26"))
@@ -66,6 +68,9 @@ def epoch_log(epochs: int, accuracy: float) -> str:
 
 
 def ran(cell, *texts: str) -> None:
+    # A student who ran a template cell wrote code in its "Your code here" block first.
+    if empty_code_block(cell.source):
+        cell.source = fill_block(cell.source, "x = Dense(10, activation='softmax')(Flatten()(x_in))")
     cell.outputs = [new_output("stream", name="stdout", text=text) for text in texts]
     cell.execution_count = 1
 
@@ -305,7 +310,8 @@ def test_explain_says_why_nothing_was_picked_in_an_unrun_template(course):
     rubric = load_rubric(drafted(course, "2023"))
     picks = {item.task_id: item for item in explain_rubric(rubric=rubric, notebook=template(course, "2023"))}
     assert picks["q4"].target is None
-    assert "No model was trained" in picks["q4"].model_why
+    # The template's own block is still empty: incomplete, before any question of a missing fit.
+    assert "your code block for this task is empty" in picks["q4"].model_why
 
 
 def test_explain_command_prints_a_table_of_picks(course):

@@ -60,7 +60,7 @@ def test_notebook_that_no_longer_runs_is_graded_from_its_saved_outputs(tmp_path)
     params, epochs, executed_only = result.tasks[0].checks
     assert (params.status, params.level) == (Status.PASSED, Level.REPORTED)
     assert epochs.status is Status.PASSED
-    assert executed_only.status is Status.NOT_ASSESSED  # min_level refuses the saved figure
+    assert executed_only.status is Status.NEEDS_REVIEW and executed_only.points == 0  # min_level refuses the saved figure
     finding = next(f for f in result.evidence.findings if f.kind == "saved_outputs")
     assert "cell 2" in finding.message and "reported" in finding.message
 

@@ -148,12 +148,54 @@ def test_bundle_files_are_stored_beside_the_evidence_and_links_are_not(tmp_path)
     assert store.evidence_path(key) == entry / "evidence.json"
 
 
+def test_only_the_recorders_files_are_stored_and_no_more_than_the_cap(tmp_path):
+    from grader.store import _copy_regular_files
+
+    bundle = tmp_path / "bundle"
+    (bundle / "models").mkdir(parents=True)
+    (bundle / "events.jsonl").write_bytes(b"{}\n" * 10)
+    (bundle / "models" / "m1.keras").write_bytes(b"a" * 400)
+    (bundle / "models" / "m2.keras").write_bytes(b"b" * 400)
+    (bundle / "junk.bin").write_bytes(b"j" * 4000)  # what a notebook writes into the bundle
+    (bundle / "models" / "extra.keras").write_bytes(b"x" * 10)
+    target = tmp_path / "entry"
+    target.mkdir()
+    _copy_regular_files(bundle, target, cap=600)
+    kept = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    assert kept == ["events.jsonl", "models/m1.keras"]  # the log first, then models while they fit
+
+
 def test_saving_again_under_a_key_replaces_the_entry(tmp_path):
     store, key = ResultStore(tmp_path), _key()
     store.save_evidence(key, _evidence(history_length=3), None)
     store.save_evidence(key, _evidence(history_length=5), None)
     assert len(store.load_evidence(key).runs[0].history["loss"]) == 5
     assert [p.name for p in store.store_dir.iterdir()] == [key]
+
+
+def test_the_run_time_of_an_execution_is_kept_beside_its_evidence_until_it_runs_again(tmp_path):
+    store, key = ResultStore(tmp_path), _key()
+    assert not store.save_execution(key, duration_s=61.5, timings={"execute": 60.0})  # no evidence yet
+    store.save_evidence(key, _evidence(), None)
+    assert store.save_execution(key, duration_s=61.5, timings={"execute": 60.0}, executed_at="2026-12-02T10:00:00+00:00")
+    # A later attempt that stored no evidence of its own (a kernel that did not start) keeps the first record.
+    assert not store.save_execution(key, duration_s=0.4, timings={})
+    assert store.load_execution(key) == {"duration_s": 61.5, "timings": {"execute": 60.0},
+                                         "executed_at": "2026-12-02T10:00:00+00:00"}
+    store.save_evidence(key, _evidence(), None)  # executed again (--force): a new entry, no record yet
+    assert store.load_execution(key) is None
+    assert store.save_execution(key, duration_s=58.0, timings={}) and store.load_execution(key)["duration_s"] == 58.0
+
+
+def test_an_unreadable_run_time_record_is_left_out(tmp_path):
+    store, key = ResultStore(tmp_path), _key()
+    store.save_evidence(key, _evidence(), None)
+    (store.entry_dir(key) / "execution.json").write_text('{"duration_s": "soon"}')
+    assert store.load_execution(key) is None and store.has_evidence(key)
+    (store.entry_dir(key) / ".execution.json.tmp-0123abcd").write_text('{"half')  # a writer killed half-way
+    with store.lock():
+        pass
+    assert not list(store.entry_dir(key).glob(".execution.json.tmp-*"))
 
 
 def test_unreadable_evidence_is_none_and_the_entry_is_removed(tmp_path):

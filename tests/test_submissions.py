@@ -434,7 +434,10 @@ def test_checkpoints_macos_folders_and_dotfiles_are_ignored(tmp_path):
     })
     result = collect([src], work_dir=tmp_path / "work")
     assert [s.path.name for s in result.submissions] == ["alice.ipynb"]
-    assert result.skipped == []
+    # What tools write is left out silently; a hidden notebook a person saved is not graded,
+    # but said (issue 14).
+    ((path, why),) = result.skipped
+    assert path.name == ".hidden.ipynb" and "hidden file" in why
 
 
 def test_files_that_are_not_notebooks_are_listed_with_the_reason(tmp_path):
@@ -472,12 +475,21 @@ def test_student_key_cleans_names(text, key):
 # --- safe extraction --------------------------------------------------------------------------
 
 
-def test_zip_with_path_traversal_is_refused_and_nothing_is_extracted(tmp_path):
+def test_zip_member_with_path_traversal_is_refused_and_the_rest_collected(tmp_path):
+    export = _zip(tmp_path / "export.zip", {"ok_1_2_hw1.ipynb": NOTEBOOK, "../../evil.ipynb": NOTEBOOK})
+    result = collect([export], work_dir=tmp_path / "work")
+    assert [s.student.key for s in result.submissions] == ["ok_1"]
+    ((path, why),) = result.skipped
+    assert path == export and "'../../evil.ipynb'" in why and "path traversal" in why
+    assert not (tmp_path / "evil.ipynb").exists()
+    assert [p.name for p in (tmp_path / "work").rglob("*.ipynb")] == ["ok_1_2_hw1.ipynb"]
+
+
+def test_extract_archive_alone_refuses_a_traversing_archive_whole(tmp_path):
     export = _zip(tmp_path / "export.zip", {"ok_1_2_hw1.ipynb": NOTEBOOK, "../../evil.ipynb": NOTEBOOK})
     with pytest.raises(ArchiveError, match="path traversal"):
-        collect([export], work_dir=tmp_path / "work")
-    assert not (tmp_path / "evil.ipynb").exists()
-    assert not list((tmp_path / "work").rglob("*.ipynb"))
+        extract_archive(export, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "evil.ipynb").exists()
 
 
 def test_zip_with_absolute_member_path_is_refused(tmp_path):

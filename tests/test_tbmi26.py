@@ -15,7 +15,7 @@ import reference_models
 from grader.checks import grade
 from grader.results import Status
 from grader.rubric import load_rubric
-from tests.tbmi26 import REFERENCE, VERSIONS, evidence_of, filled
+from tests.tbmi26 import DROPOUT, REFERENCE, VERSIONS, evidence_of, filled
 
 RUBRIC = load_rubric("cifar10")
 MODEL_TASKS = {"fc": "fc", "cnn": "cnn", "cnn_efficiency": "cnn", "dropout": "dropout",
@@ -143,3 +143,71 @@ def test_version_2024_models_built_in_functions_trained_by_the_shared_helper():
     assert tasks["fc"].model_id == "m1" and tasks["target"].model_id == "m5"
     lacks = next(c for c in tasks["fc"].checks if c.check == "lacks")
     assert lacks.status is Status.PASSED
+
+
+# A partly filled lab: one block left as the template has it (issue 12, item 7).
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_empty_block_whose_fit_trained_the_previous_model_is_incomplete(version):
+    # The empty Dropout block left `x` from the CNN section: building failed (2022-23: the
+    # Model(...) line; 2024: inside the function), and the fit cell trained the CNN once more.
+    lab = filled(version, skip=("dropout",))
+    fit = lab.cell_of("dropout")
+    build = fit if version == "2024" else fit - 1
+    evidence = evidence_of(lab, model_ids={fit: "m2"}, errors={build: "ValueError: Graph disconnected"})
+    tasks = _tasks(evidence)
+    dropout = tasks["dropout"]
+    assert dropout.model_id is None and dropout.points == 0
+    assert "your code block for this task is empty" in dropout.selector_message
+    assert f"cell {build + 1} still has" in dropout.selector_message
+    assert tasks["cnn"].model_id == "m2" and tasks["batchnorm"].model_id == "m4"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_empty_block_that_built_a_model_from_leftovers_does_not_score_on_it(version):
+    # No error: the template's `model = Model(inputs=x_in, outputs=x)` made a model of what the
+    # CNN section left in `x`, a new object with the CNN's architecture, and trained it.
+    lab = filled(version, skip=("dropout",))
+    evidence = evidence_of(lab, references={lab.cell_of("dropout"): "cifar10_cnn"})
+    tasks = _tasks(evidence)
+    dropout = tasks["dropout"]
+    assert dropout.model_id is None and dropout.points == 0, dropout.selector
+    assert "your code block for this task is empty" in dropout.selector_message
+    assert tasks["batchnorm"].points == _tasks(evidence_of(filled(version)))["batchnorm"].points
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_empty_block_whose_fit_never_ran_is_incomplete_not_a_missing_model(version):
+    lab = filled(version, skip=("fc",))
+    lab.fits = [(i, b) for i, b in lab.fits if b != "fc"]  # NameError: nothing was trained
+    tasks = _tasks(evidence_of(lab))
+    assert tasks["fc"].model_id is None
+    assert "your code block for this task is empty" in tasks["fc"].selector_message
+    assert tasks["cnn"].model_id == "m1" and tasks["cnn"].points == 3
+    # every model check of the task says why, not "no model matched"
+    model_checks = [c for c in tasks["fc"].checks if c.check != "manual"]
+    assert model_checks and all(c.status is Status.NOT_ASSESSED and "code block for this task is empty" in c.message
+                                for c in model_checks)
+
+
+def test_the_incomplete_selection_is_marked_as_such():
+    from grader.checks import select_model
+
+    lab = filled("2023", skip=("batchnorm",))
+    selection = select_model(next(t for t in RUBRIC.tasks if t.id == "batchnorm").selector, evidence_of(lab))
+    assert selection.target is None and selection.incomplete
+    full = select_model(next(t for t in RUBRIC.tasks if t.id == "batchnorm").selector, evidence_of(filled("2023")))
+    assert full.target is not None and not full.incomplete
+
+
+def test_a_model_written_in_a_cell_of_the_students_own_next_to_the_empty_block_is_graded():
+    lab = filled("2023", skip=("dropout",))
+    fit = lab.cell_of("dropout")
+    own = (f"from tensorflow.keras.layers import Dropout\nx_in = Input(shape=X_train.shape[1:])\n{DROPOUT}\n"
+           "model = Model(inputs=x_in, outputs=x)\nmodel.compile(loss='categorical_crossentropy', optimizer='sgd')")
+    lab.insert(fit, nbformat.v4.new_code_cell(own))
+    tasks = _tasks(evidence_of(lab))
+    dropout = tasks["dropout"]
+    assert dropout.model_id == "m3", dropout.selector_message
+    assert f"in cell {lab.cell_of('dropout') + 1} " in dropout.selector

@@ -166,7 +166,8 @@ def test_model_file_rewritten_in_the_bundle_is_not_measured(graded):
     result = graded["rewritten_model"]
     assert [v.status for v in result.evidence.verifications] == ["tampered"]
     check = _check(result, "test_accuracy")
-    assert check.status is Status.NOT_ASSESSED and check.level is not Level.VERIFIED
+    # the kernel's own figure decides nothing: it fails as it is, or would need review to pass
+    assert check.status in (Status.FAILED, Status.NEEDS_REVIEW) and check.points == 0 and check.level is not Level.VERIFIED
 
 
 def test_records_forged_into_the_log_are_not_verified(graded):
@@ -174,7 +175,7 @@ def test_records_forged_into_the_log_are_not_verified(graded):
     assert result.evidence.verifications == []  # which of the two records of fit #1 is real cannot be told
     assert _findings(result, "tampered")
     check = _check(result, "test_accuracy")
-    assert check.status is Status.NOT_ASSESSED and check.level is not Level.VERIFIED
+    assert check.status in (Status.FAILED, Status.NEEDS_REVIEW) and check.points == 0 and check.level is not Level.VERIFIED
 
 
 def test_done_when_a_notebook_that_fakes_its_printed_accuracy_gets_the_honest_figure_verified(graded):

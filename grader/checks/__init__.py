@@ -8,8 +8,9 @@ For each task the selector picks a model (:mod:`grader.checks.selectors`); each 
 (:mod:`~grader.checks.structure`, :mod:`~grader.checks.training`, :mod:`~grader.checks.answers`)
 compares a figure with what the rubric asks and says, in words a student can act on, what it
 found. A check is passed (its points), failed (none), not assessed (none, with the reason: fast
-mode, missing evidence, weaker evidence than the check demands, no model found), or manual
-(points come from a person, merged from a CSV by :func:`apply_manual_scores`). Grading never
+mode, missing evidence, no model found), needs review (none until a person accepts it: evidence
+weaker than the check demands, or an integrity finding, see :mod:`grader.checks.review`), or
+manual (points come from a person, merged from a CSV by :func:`apply_manual_scores`). Grading never
 raises on odd evidence: a check that cannot be evaluated is "not assessed" with the reason.
 """
 
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from grader.checks import answers, structure, training  # noqa: F401  (importing registers the check kinds)
 from grader.checks.base import KINDS, CheckContext, Outcome, not_assessed, sentence
+from grader.checks.review import demand_level, demanded_level, review_findings
 from grader.checks.manual import ManualScore, apply_manual_scores, load_manual_scores, write_manual_template
 from grader.checks.selectors import ModelSelector, Selection, Target, find_answer, select_model
 from grader.checks.training import FAST_MODE
@@ -47,13 +49,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_LEVEL_WORDS = {
-    Level.REPORTED: "read from the notebook's saved outputs",
-    Level.EXECUTED: "recorded in the notebook's kernel during the grader's run",
-    Level.VERIFIED: "measured by the grader outside the notebook's kernel",
-}
-
 
 def grade(rubric: Rubric, evidence: Evidence, *, fast_mode: bool = False,
           references: Mapping[str, Architecture] | None = None,
@@ -122,7 +117,8 @@ def _grade_task(rubric: Rubric, task: Task, evidence: Evidence, selection: Selec
     target = selection.target if selection else None
     run_fast = fast or bool(target and target.run and target.run.fast_mode)
     ctx = CheckContext(evidence, rubric, task, target, run_fast, targets, references)
-    checks = [_run_check(ctx, item) for item in task.checks]
+    incomplete = selection.message if selection is not None and selection.incomplete else None
+    checks = [_run_check(ctx, item, incomplete=incomplete) for item in task.checks]
     answer = None
     if task.question or task.answer_tag:
         answer = find_answer(evidence, question=task.question, answer_tag=task.answer_tag).text
@@ -147,10 +143,13 @@ def _grade_task(rubric: Rubric, task: Task, evidence: Evidence, selection: Selec
     )
 
 
-def _run_check(ctx: CheckContext, item: Check) -> CheckResult:
+def _run_check(ctx: CheckContext, item: Check, *, incomplete: str | None = None) -> CheckResult:
     kind = KINDS[item.kind]
     title = item.title or kind.title(item.params)
-    if kind.needs_model and ctx.target is None:
+    if kind.needs_model and incomplete:
+        # The student's own code block is empty: say so on every line, not "no model matched".
+        outcome = not_assessed(sentence(incomplete.rstrip(".")) + ".", details={"reason": "incomplete"})
+    elif kind.needs_model and ctx.target is None:
         outcome = not_assessed("No model matched this task's selector, so this check could not be made.")
     elif kind.accuracy and ctx.fast_mode:
         outcome = not_assessed(FAST_MODE, details={"reason": "fast_mode"})
@@ -161,7 +160,9 @@ def _run_check(ctx: CheckContext, item: Check) -> CheckResult:
             log.exception("check %s of task %s failed", item.kind, ctx.task.id)
             outcome = not_assessed(f"The grader could not evaluate this check ({type(exc).__name__}: {exc}); "
                                    "please report this to your instructor.")
-    outcome = _demand_level(outcome, item.min_level)
+    outcome = demand_level(outcome, demanded_level(item, ctx.rubric.accuracy_evidence),
+                           explicit=item.min_level is not None)
+    outcome = review_findings(ctx, item, outcome)
     message = outcome.message
     if outcome.status is Status.FAILED and item.hint:
         message = f"{message} {item.hint}"
@@ -176,19 +177,3 @@ def _run_check(ctx: CheckContext, item: Check) -> CheckResult:
         figure=outcome.figure,
         details=outcome.details,
     )
-
-
-def _demand_level(outcome: Outcome, minimum: Level | None) -> Outcome:
-    """A passed or failed outcome whose figure is weaker than the check demands is not assessed."""
-    if minimum is None or outcome.level is None or outcome.level >= minimum:
-        return outcome
-    if outcome.status not in (Status.PASSED, Status.FAILED):
-        return outcome
-    source = outcome.details.get("source")
-    found = f"{outcome.level.label}, {source}" if source else outcome.level.label
-    message = (f"This check needs {minimum.label} evidence ({_LEVEL_WORDS[minimum]}); the strongest available is "
-               f"{found}.")
-    notes = outcome.details.get("notes") or []
-    if notes:
-        message += " " + sentence("; ".join(notes)) + "."
-    return Outcome(Status.NOT_ASSESSED, message, outcome.figure, outcome.level, outcome.details)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from grader.arithmetic import fmt_int
 from grader.checks.selectors import Target
-from grader.evidence import Evaluation, Evidence, Figure, Level, TrainingRun, history_values
+from grader.evidence import Evaluation, Evidence, Figure, Level, TrainingRun, accuracy_of, history_values
 
 __all__ = [
     "AccuracyEvidence",
@@ -49,8 +49,7 @@ def _next_fit(evidence: Evidence, run: TrainingRun) -> TrainingRun | None:
 
 def result_accuracy(results: dict[str, float]) -> float | None:
     """The accuracy among ``evaluate`` results, whichever spelling Keras used."""
-    values = history_values({k: [v] for k, v in results.items()}, "accuracy")
-    return values[0] if values else None
+    return accuracy_of(results)
 
 
 def evaluation_after(evidence: Evidence, target: Target) -> Evaluation | None:

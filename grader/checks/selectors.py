@@ -28,6 +28,7 @@ from grader.arithmetic import fmt_int
 from grader.checks.base import one_line, ordinal, plural
 from grader.checks.pattern import canonical_class
 from grader.evidence import Architecture, Cell, CompileInfo, Evidence, Level, ModelSnapshot, TrainingRun
+from grader.unfinished import empty_code_block, filled_code_block
 
 __all__ = [
     "Answer",
@@ -105,6 +106,9 @@ class Target:
 class Selection:
     target: Target | None
     message: str = ""  # when nothing matched: why, and what was found instead
+    # The task's own template block ("# === Your code here ===") is still empty: the task is
+    # incomplete, whatever model the selector could find elsewhere.
+    incomplete: bool = False
 
 
 @dataclass
@@ -443,6 +447,11 @@ def select_model(selector: ModelSelector, evidence: Evidence) -> Selection:
             scope_start = max(scope_start or 0, cell.index)
         scope.append(f"{key} cell {cell.index + 1} ('{one_line(plain_text(cell.source), 50)}')")
 
+    if selector.section or selector.after or selector.before:
+        unfinished = _own_block_unfinished(evidence, selector, ranges, candidates)
+        if unfinished is not None:
+            return unfinished
+
     if selector.tag:
         tagged = {c.index for c in evidence.cells if selector.tag in c.tags}
         candidates = [r for r in candidates if selector.tag in r.cell.tags or r.cell.index in tagged]
@@ -609,6 +618,61 @@ def find_answer(evidence: Evidence, *, question: str | None = None, answer_tag: 
     if note:
         where += f"; {note}"
     return Answer(text, [c.index for c in parts], where)
+
+
+def _own_block_unfinished(evidence: Evidence, selector: ModelSelector, ranges: list[tuple[int, int]] | None,
+                          candidates: list[TrainingRun]) -> Selection | None:
+    """An incomplete :class:`Selection` when the task's own template block is still empty and no
+    model was built by the student's own code in the task's part of the notebook; else None.
+
+    The task's part is what its ``section``/``after``/``before`` bound. Its own block: the
+    template cells ("# === Your code here ===") in that part; with one bound only, the one
+    nearest that bound (a ``before: 'Question 4'`` part reaches back over every earlier section).
+    A fit there of a model built in another part, or built by the empty template cell itself
+    (``model = Model(inputs=x_in, outputs=x)`` with the previous section's ``x``), is not this
+    task's work. A student who left the template cell empty but wrote the model in a cell of their
+    own in this part is graded on that model.
+    """
+    if not _indexed(evidence):
+        return None
+    lo, hi = -1, len(evidence.cells)
+    anchors = [(c, key) for key in ("after", "before") if getattr(selector, key)
+               for c in [_first_text_cell(evidence, getattr(selector, key))] if c is not None]
+    for cell, key in anchors:
+        if key == "after":
+            lo = max(lo, cell.index)
+        else:
+            hi = min(hi, cell.index)
+
+    def in_part(index: int) -> bool:
+        return lo < index < hi and (not ranges or any(a < index < b for a, b in ranges))
+
+    blocks = [c.index for c in evidence.cells if c.cell_type == "code" and in_part(c.index)
+              and (empty_code_block(c.source) or filled_code_block(c.source))]
+    if not blocks:
+        return None
+    if not selector.section and not (selector.after and selector.before):
+        blocks = [blocks[-1]] if selector.before else [blocks[0]]
+    if any(filled_code_block(evidence.cells[i].source) for i in blocks):
+        return None
+    for run in candidates:
+        built = built_in(run, evidence)
+        place = built if built is not None else run.cell.index
+        if in_part(place) and place not in blocks:
+            return None  # the student's own cell built this model here
+    where = ", ".join(str(i + 1) for i in blocks)
+    why = (f"Incomplete: your code block for this task is empty (cell{'s' if len(blocks) > 1 else ''} {where} still "
+           "ha" + ("ve" if len(blocks) > 1 else "s") + " the template's `# === Your code here ===` block with no code "
+           "in it), so no model was built for it.")
+    trained = [r for r in candidates if in_part(r.cell.index)]
+    if trained:
+        run = trained[-1]
+        first = next(r for r in sorted(evidence.runs, key=lambda r: r.index) if r.model_id == run.model_id)
+        why += f" The fit in cell {run.cell.index + 1} trained "
+        why += (f"the model of fit {first.index + 1} (cell {first.cell.index + 1}) again." if first is not run
+                else "a model the empty template cell built from what earlier cells left behind.")
+        why += " It earns nothing here."
+    return Selection(None, why, incomplete=True)
 
 
 def _indexed(evidence: Evidence) -> bool:

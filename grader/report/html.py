@@ -39,6 +39,7 @@ from grader import __version__
 from grader.evidence import (
     Architecture,
     CellError,
+    CellRef,
     CompileInfo,
     Evidence,
     FitArgs,
@@ -48,6 +49,7 @@ from grader.evidence import (
     Verification,
     history_values,
 )
+from grader.checks.base import fmt_number, fmt_pct
 from grader.resources import templates_dir
 from grader.results import CheckResult, GradeResult, Status, TaskResult
 
@@ -79,6 +81,10 @@ STATUS_WORDS = {
     Status.NOT_ASSESSED: "not assessed",
     Status.MANUAL: "manual",
 }
+for _status in Status:  # a status added later ("needs review") still has words
+    STATUS_WORDS.setdefault(_status, _status.value.replace("_", " "))
+# Not every results module has it; the report shows it where it exists.
+NEEDS_REVIEW: Status | None = getattr(Status, "NEEDS_REVIEW", None)
 
 LEVEL_HELP = {
     "reported": "read from the outputs saved in the submitted notebook; the file could have been edited",
@@ -101,6 +107,9 @@ FINDING_TITLES = {
     "dataset": "Dataset",
     "load_weights": "Weights loaded from a file",
     "trained_on_test": "Trained on test data",
+    "model_file": "Saved model missing",
+    "recorder": "Recorder broken by the notebook",
+    "save_failed": "Model not saved",
     "mismatch": "Figures do not match",
     "tampered": "Recorder tampered with",
     "history": "Implausible training history",
@@ -224,18 +233,39 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def fmt_figure(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return "" if value is None else str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if not math.isfinite(value):
+def is_accuracy(kind: Any) -> bool:
+    """Whether a check kind or metric name is an accuracy (shown as a percentage everywhere)."""
+    words = str(kind or "").lower()
+    return "acc" in words or words == "overfitting"  # the overfitting gap is in accuracy points
+
+
+def fmt_figure(value: Any, kind: Any = None) -> str:
+    """A figure as the check messages write it (:func:`grader.checks.base.fmt_number`, and
+    :func:`~grader.checks.base.fmt_pct` for accuracies): ``81,834``, ``0.01``, ``58.1%``.
+
+    One formatter for the messages and the report, so "test accuracy 58.1%" in a message is
+    "58.1%" in the figure column too, never ``0.581``.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
             return str(value)
-        if value.is_integer() and abs(value) >= 1000:
-            return f"{int(value):,}"
-        return f"{value:.4g}"
+        if kind is not None and is_accuracy(kind) and -1.0 <= value <= 1.0:
+            return fmt_pct(float(value))
+        if isinstance(value, float) and not value.is_integer():
+            value = float(f"{value:.4g}")  # four significant digits, as a reader needs them
+        return fmt_number(value)
     return clean_text(value)
+
+
+def fmt_percent(value: float | None) -> str:
+    """A fraction as a percentage, the way every accuracy is shown: ``0.581`` → ``58.1%``."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return fmt_pct(value)
 
 
 def fmt_shape(shape: Sequence[int | None] | None) -> str:
@@ -423,6 +453,8 @@ class ModelView:
     confusion: ConfusionView | None = None
     training: list[str] = field(default_factory=list)  # one line per fit call
     compile_line: str = ""
+    open_layers: bool = False  # shown unfolded: a check of the layers did not pass
+    open_curves: bool = False  # shown unfolded: a check of training or accuracy did not pass
     tasks: list[str] = field(default_factory=list)
 
     @property
@@ -442,6 +474,7 @@ class TaskView:
     answer: Trimmed | None = None
     model: ModelView | None = None
     model_link: ModelView | None = None  # the model was shown under an earlier task
+    errors: list[CellErrorView] = field(default_factory=list)  # cell errors in this task's part
 
     @property
     def status_word(self) -> str:
@@ -456,6 +489,123 @@ class CellErrorView:
     evalue: Trimmed
     source: Trimmed
     traceback: Trimmed
+    anchor: str = ""
+    number: int = 0  # as Jupyter shows the cell to the student (see CellNumbers)
+    tasks: list["TaskView"] = field(default_factory=list)  # the tasks this error broke
+    heading: str = ""  # the heading the cell sits under (from the notebook when the error lacks it)
+
+    @property
+    def where(self) -> str:
+        """``cell 12 (under “Question 5”)``: the cell and the heading it sits under."""
+        text = f"cell {self.number}"
+        if self.heading:
+            text += f" (under “{clean_text(self.heading)[:80]}”)"
+        return text
+
+    @property
+    def sentence(self) -> str:
+        """``cell 12 (under “Question 5”) raised NameError: name 'x' is not defined``."""
+        ename = clean_text(self.error.ename)[:100] or "an error"
+        evalue = " ".join(clean_text(self.error.evalue).split())
+        if len(evalue) > 160:
+            evalue = evalue[:160].rsplit(" ", 1)[0] + " …"
+        return f"{self.where} raised {ename}" + (f": {evalue}" if evalue else "")
+
+
+_IN_PROMPT = re.compile(r"(?:Cell In ?\[|\bIn \[|<ipython-input-)(\d{1,6})")
+_CELL_MENTION = re.compile(r"\b([Cc]ells?)( +)(\d{1,6}(?:(?:, *| and | or |–|-)\d{1,6})*)\b")
+
+
+class CellNumbers:
+    """How the report numbers cells: as Jupyter shows them to the student, not as the file stores them.
+
+    Jupyter shows a code cell's execution count in its prompt, ``[12]:``; markdown cells have
+    none. So a cell's number is
+
+    1. the execution count ``[n]`` where the notebook gives one: the ``Cell In[n]`` line of an
+       error's traceback (the student's own count when graded from saved outputs, the grader's
+       top-to-bottom run otherwise); else
+    2. the cell's position among the notebook's non-empty code cells, counted from 1: the count
+       Jupyter shows after *Restart & Run All*, which is how the grader runs it (empty cells get
+       no count); else
+    3. when the grader recorded no cells (old results), the position among all cells from 1, as
+       the grader's own messages count them.
+
+    Example::
+
+        >>> from grader.evidence import Cell, CellRef, Evidence
+        >>> cells = [Cell(0, "markdown", "# Q1"), Cell(1, "code", "x = 1"), Cell(2, "code", "y")]
+        >>> CellNumbers(Evidence(submission="a.ipynb", cells=cells)).number(CellRef(2))
+        2
+    """
+
+    def __init__(self, evidence: Evidence | None):
+        self.code_position: dict[int, int] = {}
+        cells = evidence.cells if evidence is not None else []
+        for cell in cells:
+            if cell.cell_type == "code" and cell.source.strip():
+                self.code_position[cell.index] = len(self.code_position) + 1
+        self.known = bool(cells)
+        # A count read from an error's traceback numbers that cell wherever the page names it.
+        self.prompt: dict[int, int] = {}
+        for error in evidence.cell_errors if evidence is not None else []:
+            found = _IN_PROMPT.search(error.traceback or "")
+            if found:
+                self.prompt.setdefault(error.cell.index, int(found.group(1)))
+
+    def number(self, ref: CellRef, traceback: str = "") -> int:
+        """The number the student sees for the cell ``ref``; see the class docstring."""
+        prompt = _IN_PROMPT.search(traceback or "")
+        if prompt:
+            return int(prompt.group(1))
+        if ref.index in self.prompt:
+            return self.prompt[ref.index]
+        if self.known and ref.index in self.code_position:
+            return self.code_position[ref.index]
+        return ref.number
+
+    def renumber(self, text: str) -> str:
+        """The grader's messages count every cell from 1 ("cell 19"); say the code cell's number instead.
+
+        A mention of a markdown cell keeps its number (Jupyter gives it none to show).
+        """
+        if not (self.known or self.prompt) or not text:
+            return text
+
+        def one(match: re.Match[str]) -> str:
+            numbers = re.sub(r"\d+", lambda m: str(self._number_of(int(m.group()) - 1, m.group())),
+                             match.group(3))
+            return match.group(1) + match.group(2) + numbers
+
+        return _CELL_MENTION.sub(one, text)
+
+    def _number_of(self, index: int, otherwise: str) -> int | str:
+        if index in self.prompt:
+            return self.prompt[index]
+        return self.code_position.get(index, otherwise) if self.known else otherwise
+
+
+@dataclass
+class FixLine:
+    """One check that did not pass, as the "What to fix" list shows it."""
+
+    status: Status
+    what: str  # the check's title
+    why: str  # its message: what was found and what to do
+
+
+@dataclass
+class FixItem:
+    """One entry of the report's "What to fix" list: a task and what in it did not pass, or a
+    cell error that no task explains (then ``task`` is empty)."""
+
+    status: Status  # the worst of its lines
+    task: str  # the task's title
+    anchor: str  # where the task (or the error) is on the page
+    lines: list[FixLine] = field(default_factory=list)
+    error: CellErrorView | None = None  # the cell error that broke the task, linked
+    error_note: str = ""  # what the error cost: "so no model was found for this task"
+    points: str = ""  # "0 / 4 points"
 
 
 def task_status(task: TaskResult) -> Status:
@@ -466,11 +616,159 @@ def task_status(task: TaskResult) -> Status:
         return Status.MANUAL  # marked by a person, or waiting for one: not a pass or a fail
     if Status.FAILED in statuses:
         return Status.FAILED
+    if NEEDS_REVIEW is not None and NEEDS_REVIEW in statuses:
+        return NEEDS_REVIEW
     if statuses and all(s is Status.PASSED for s in statuses):
         return Status.PASSED
     if Status.MANUAL in statuses and Status.NOT_ASSESSED not in statuses:
         return Status.MANUAL
     return Status.NOT_ASSESSED
+
+
+# How a selector names its scope, in ModelSelector.describe() ("under a heading matching 'Q5'",
+# "before 'Question 4'") and in the messages and sample results ("in the section “5. Dropout”").
+_QUOTED = r"[“'‘\"](.{1,200}?)[”'’\"](?=[\s.,;:)]|$)"
+_SCOPE_WORDS = {
+    "section": re.compile(r"(?:under a heading matching|in the section|under the heading|under) " + _QUOTED),
+    "after": re.compile(r"\bafter " + _QUOTED),
+    "before": re.compile(r"\bbefore " + _QUOTED),
+}
+_NUMBER = re.compile(r"\d+")
+# Where a not-found message stops naming the scope and starts listing what else the notebook has
+# (grader.checks.selectors.trained_models_hint): headings quoted there are other tasks' places.
+_HINT = re.compile(r"\.\s+(?=Found \d|Headings in this notebook|No model was trained in this notebook|Models built)")
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    try:  # a rubric's section pattern is a regex; a heading quoted in a message is plain text
+        return re.compile(text, re.IGNORECASE)
+    except re.error:
+        return re.compile(re.escape(text), re.IGNORECASE)
+
+
+def _first_markdown(evidence: Evidence, pattern: re.Pattern[str]) -> int | None:
+    return next((c.index for c in evidence.cells if c.cell_type in ("markdown", "raw") and pattern.search(c.source)),
+                None)
+
+
+def task_scope(task: TaskResult, evidence: Evidence | None) -> tuple[list[tuple[int, int]], list[re.Pattern[str]]]:
+    """Where in the notebook a task's model should be: cell index ranges ``(start, end)``, and
+    heading patterns for when the grader recorded no cells (then a cell's own heading decides).
+
+    Read from the selector in words and the first sentence of the not-found message, since the
+    result keeps no other trace of the rubric's selector.
+    """
+    text = task.selector + " " + _HINT.split(task.selector_message, 1)[0]
+    found = {key: [m.group(1) for m in regex.finditer(text)] for key, regex in _SCOPE_WORDS.items()}
+    patterns = [_pattern(t) for t in found["section"]]
+    ranges: list[tuple[int, int]] = []
+    if evidence is None or not evidence.cells:
+        return ranges, patterns
+    from grader.checks.selectors import headings, section_ranges
+
+    for text_ in found["section"]:
+        try:
+            ranges += section_ranges(evidence, text_) or []
+        except re.error:
+            ranges += section_ranges(evidence, re.escape(text_)) or []
+    after = next((i for i in (_first_markdown(evidence, _pattern(t)) for t in found["after"]) if i is not None), None)
+    before = next((i for i in (_first_markdown(evidence, _pattern(t)) for t in found["before"]) if i is not None), None)
+    if after is not None or before is not None:
+        end = before if before is not None else len(evidence.cells)
+        if after is None:  # "the last model trained before Question 4": the part just above it
+            after = max((h.cell for h in headings(evidence) if h.cell < end), default=-1)
+        ranges.append((after, end))
+    return ranges, patterns
+
+
+def _in_scope(error: CellErrorView, ranges: list[tuple[int, int]], patterns: list[re.Pattern[str]]) -> bool:
+    if ranges:
+        return any(lo < error.error.cell.index < hi for lo, hi in ranges)
+    return bool(error.heading) and any(p.search(error.heading) for p in patterns)
+
+
+def heading_of(ref: CellRef, evidence: Evidence | None) -> str:
+    """The heading a cell sits under: the one recorded with it, else the notebook's (the kernel
+    records a cell error by its index only)."""
+    if ref.heading:
+        return ref.heading
+    cells = evidence.cells if evidence is not None else []
+    if 0 <= ref.index < len(cells) and cells[ref.index].index == ref.index:
+        return cells[ref.index].heading or ""
+    return next((c.heading or "" for c in cells if c.index == ref.index), "")
+
+
+def _same_number(title: str, heading: str | None) -> bool:
+    """"5. CNN with Dropout" and "Question 5": the numbers the course gives its parts."""
+    a, b = _NUMBER.search(title or ""), _NUMBER.search(heading or "")
+    return bool(a and b and a.group() == b.group())
+
+
+def link_errors(result: GradeResult, tasks: list["TaskView"], errors: list[CellErrorView]) -> None:
+    """Give each task the cell errors in its part of the notebook, and each error its tasks.
+
+    A task's part is its selector's scope (:func:`task_scope`); a task whose selector names no
+    scope takes the errors under a heading with the task's number ("Question 5" for "5. …"),
+    but only when it has something to explain (a check not passed).
+    """
+    for view in tasks:
+        ranges, patterns = task_scope(view.task, result.evidence)
+        if ranges or patterns:
+            mine = [e for e in errors if _in_scope(e, ranges, patterns)]
+        elif view.status in (Status.FAILED, Status.NOT_ASSESSED):
+            mine = [e for e in errors if _same_number(view.task.title or view.task.task_id, e.heading)]
+        else:
+            mine = []
+        view.errors = mine
+        for error in mine:
+            error.tasks.append(view)
+
+
+def what_to_fix(result: GradeResult, tasks: list["TaskView"], errors: list[CellErrorView],
+                numbers: CellNumbers) -> list[FixItem]:
+    """The report's first list, one entry per task that did not pass, Gradescope's order: tasks
+    with a failed check first, then those with a check that needs review, then those with checks
+    that could not be assessed (with the cell error that broke them); last, cell errors that no
+    task explains.
+
+    Manual items that wait for a human score are not listed: the student has nothing to fix.
+    """
+    ranked: list[tuple[int, int, FixItem]] = []
+    for position, view in enumerate(tasks):
+        task = view.task
+        failed = [c for c in task.checks if c.status is Status.FAILED]
+        review = [c for c in task.checks if NEEDS_REVIEW is not None and c.status is NEEDS_REVIEW]
+        waiting = [c for c in task.checks if c.status is Status.NOT_ASSESSED and not _fast_mode_skip(result, c)]
+        if not (failed or review or waiting):
+            continue
+        status = Status.FAILED if failed else (review[0].status if review else Status.NOT_ASSESSED)
+        item = FixItem(status, clean_text(task.title or task.task_id), view.anchor,
+                       points=f"{fmt_points(task.points)} / {fmt_points(task.max_points)} points")
+        for check in failed + review:
+            item.lines.append(FixLine(check.status, clean_text(check.title), numbers.renumber(clean_text(check.message))))
+        if waiting:
+            what = "; ".join(clean_text(c.title) for c in waiting)
+            if view.errors:
+                item.lines.append(FixLine(Status.NOT_ASSESSED, what, ""))
+            else:
+                why = _HINT.split(task.selector_message, 1)[0] if task.selector_message else waiting[0].message
+                item.lines.append(FixLine(Status.NOT_ASSESSED, what, numbers.renumber(clean_text(why))))
+        if view.errors:
+            item.error = view.errors[0]
+            if not task.model_id:
+                item.error_note = "so no model was found for this task"
+        rank = 0 if failed else (1 if review else 2)
+        ranked.append((rank, position, item))
+    items = [item for _, _, item in sorted(ranked, key=lambda x: (x[0], x[1]))]
+    items += [FixItem(Status.FAILED, "", e.anchor, error=e) for e in errors if not e.tasks]
+    return items
+
+
+def _fast_mode_skip(result: GradeResult, check: CheckResult) -> bool:
+    """A check fast mode left for the full run: nothing for the student to fix."""
+    if isinstance(check.details, dict) and check.details.get("reason") == "fast_mode":
+        return True
+    return result.fast_mode and "fast mode" in (check.message or "").lower()
 
 
 def _architecture_of(evidence: Evidence, model_id: str) -> tuple[Architecture | None, list[TrainingRun]]:
@@ -509,9 +807,9 @@ def _compile_line(compile_info: CompileInfo | None) -> str:
     return " · ".join(parts)
 
 
-def _training_line(run: TrainingRun) -> str:
+def _training_line(run: TrainingRun, numbers: CellNumbers | None = None) -> str:
     fit: FitArgs = run.fit
-    where = f"cell {run.cell.number}"
+    where = f"cell {numbers.number(run.cell) if numbers else run.cell.number}"
     if run.cell.heading:
         where += f" (“{clean_text(run.cell.heading)[:80]}”)"
     epochs = run.epochs_trained
@@ -608,8 +906,17 @@ def model_view(
     reference: Architecture | None,
     checks: Iterable[CheckResult] = (),
     plots: bool = True,
+    numbers: CellNumbers | None = None,
 ) -> ModelView | None:
-    """Everything the report shows about one recorded model (``None`` if it was not recorded)."""
+    """Everything the report shows about one recorded model (``None`` if it was not recorded).
+
+    What the model's checks are about is shown open; the rest is folded (``<details>``): the
+    layer table opens when a check of the layers did not pass, the learning curves when a
+    training or accuracy check did not, and the confusion matrix, which no check reads, stays
+    folded. A page with one open matrix per model was ten thousand pixels long.
+    """
+    checks = list(checks)
+    numbers = numbers or CellNumbers(evidence)
     architecture, runs = _architecture_of(evidence, model_id)
     if architecture is None:
         return None
@@ -617,7 +924,7 @@ def model_view(
     view = ModelView(anchor=anchor, model_id=model_id, label=label, architecture=architecture,
                      runs=runs, reference=reference)
     if runs:
-        cells = sorted({run.cell.number for run in runs})
+        cells = sorted({numbers.number(run.cell) for run in runs})
         view.where = "trained in cell" + ("s " if len(cells) > 1 else " ") + ", ".join(map(str, cells))
     layers = list(architecture.layers)
     ref_layers = list(reference.layers) if reference is not None else []
@@ -629,7 +936,10 @@ def model_view(
     ]
     snapshot_compile = next((m.compile for m in evidence.models if m.model_id == model_id), None)
     view.compile_line = _compile_line(runs[-1].compile if runs else snapshot_compile)
-    view.training = [_training_line(run) for run in runs[: LIMITS["fit_lines"]]]
+    view.training = [_training_line(run, numbers) for run in runs[: LIMITS["fit_lines"]]]
+    not_passed = [c for c in checks if c.status is not Status.PASSED and c.status is not Status.MANUAL]
+    view.open_layers = any(_is_structure(c.check) for c in not_passed)
+    view.open_curves = any(_is_training(c.check) for c in not_passed)
     if len(runs) > LIMITS["fit_lines"]:
         view.training.append(f"… and {len(runs) - LIMITS['fit_lines']} more fit calls")
     history, starts = _combined_history(runs)
@@ -647,6 +957,18 @@ def model_view(
     if view.verification is not None:
         view.confusion = confusion_view(view.verification)
     return view
+
+
+_STRUCTURE_WORDS = ("layer", "param", "contains", "lacks", "dropout", "output", "shape")
+_TRAINING_WORDS = ("acc", "overfit", "gap", "epoch", "loss", "history", "learning_rate", "batch")
+
+
+def _is_structure(kind: str) -> bool:
+    return any(word in kind.lower() for word in _STRUCTURE_WORDS)
+
+
+def _is_training(kind: str) -> bool:
+    return any(word in kind.lower() for word in _TRAINING_WORDS)
 
 
 def _anchor(prefix: str, text: str) -> str:
@@ -670,6 +992,12 @@ class StudentPage:
     manual_pending: float
     levels_used: list[str]
     file_name: str
+    numbers: CellNumbers = field(default_factory=lambda: CellNumbers(None))
+    fixes: list[FixItem] = field(default_factory=list)
+    # The notebook could not be read (or the grader failed on it): the page says why and nothing
+    # else; every task would be "not assessed", which tells the student nothing more.
+    blocked: bool = False
+    no_score: bool = False  # the grader's own failure: no grade to show, not a zero
 
 
 def student_page(result: GradeResult, *, reference: dict[str, Architecture] | None = None,
@@ -677,10 +1005,12 @@ def student_page(result: GradeResult, *, reference: dict[str, Architecture] | No
     """The view of one student's result that ``student_report.html.j2`` renders."""
     reference = reference or {}
     evidence = result.evidence
+    numbers = CellNumbers(evidence)
+    blocked = bool(result.problems_blocking)
     tasks: list[TaskView] = []
     models: dict[str, ModelView] = {}
     used_anchors: set[str] = set()
-    for task in result.tasks:
+    for task in [] if blocked else result.tasks:
         anchor = _unique(_anchor("task", task.task_id), used_anchors)
         view = TaskView(task=task, anchor=anchor, status=task_status(task))
         if task.answer is not None:
@@ -693,7 +1023,7 @@ def student_page(result: GradeResult, *, reference: dict[str, Architecture] | No
                 model_checks = [c for t in result.tasks if t.model_id == task.model_id for c in t.checks]
                 model = model_view(
                     evidence, task.model_id, anchor=_unique(_anchor("model", task.task_id), used_anchors),
-                    reference=reference.get(task.task_id), checks=model_checks, plots=plots)
+                    reference=reference.get(task.task_id), checks=model_checks, plots=plots, numbers=numbers)
                 if model is not None:
                     model.tasks.append(task.title or task.task_id)
                     models[task.model_id] = model
@@ -701,57 +1031,65 @@ def student_page(result: GradeResult, *, reference: dict[str, Architecture] | No
         tasks.append(view)
 
     other_models: list[ModelView] = []
-    if evidence is not None:
+    if evidence is not None and not blocked:
         seen = set(models)
         ids = [run.model_id for run in evidence.runs] + [m.model_id for m in evidence.models]
         for model_id in dict.fromkeys(ids):
             if model_id in seen or len(other_models) >= LIMITS["other_models"]:
                 continue
             model = model_view(evidence, model_id, anchor=_unique(_anchor("model", model_id), used_anchors),
-                               reference=None, plots=False)
+                               reference=None, plots=False, numbers=numbers)
             if model is not None:
                 other_models.append(model)
 
     cell_errors: list[CellErrorView] = []
-    errors = evidence.cell_errors if evidence is not None else []
-    for error in errors[: LIMITS["cell_errors"]]:
+    errors = evidence.cell_errors if evidence is not None and not blocked else []
+    for position, error in enumerate(errors[: LIMITS["cell_errors"]], start=1):
         cell_errors.append(CellErrorView(
             error=error,
             evalue=trim_head(error.evalue, max_lines=8, max_chars=LIMITS["message_chars"]),
             source=trim_head(error.source, max_lines=LIMITS["source_lines"], max_chars=LIMITS["source_chars"]),
             traceback=trim_tail(error.traceback, max_lines=LIMITS["traceback_lines"],
                                 max_chars=LIMITS["traceback_chars"]),
+            anchor=_unique(f"cell-error-{position}", used_anchors),
+            number=numbers.number(error.cell, error.traceback),
+            heading=heading_of(error.cell, evidence),
         ))
     cell_errors_note = ""
     if len(errors) > LIMITS["cell_errors"]:
         cell_errors_note = f"showing the first {LIMITS['cell_errors']} of {len(errors)} cell errors"
+    link_errors(result, tasks, cell_errors)
 
     problems = [
         (PROBLEM_TITLES.get(p.kind, p.kind.replace("_", " ")), p,
-         trim_head(p.message, max_lines=20, max_chars=LIMITS["message_chars"]),
+         trim_head(numbers.renumber(clean_text(p.message)), max_lines=20, max_chars=LIMITS["message_chars"]),
          trim_tail(p.detail, max_lines=LIMITS["traceback_lines"], max_chars=LIMITS["detail_chars"]))
-        for p in result.problems
+        for p in (result.problems_blocking or result.problems)
     ]
-    all_findings = evidence.findings if evidence is not None else []
+    all_findings = evidence.findings if evidence is not None and not blocked else []
     findings = []
     for finding in all_findings[: LIMITS["findings"]]:
         icon, word = SEVERITY.get(finding.severity, SEVERITY["info"])
         findings.append((icon, word, FINDING_TITLES.get(finding.kind, finding.kind.replace("_", " ")),
-                         finding, trim_head(finding.message, max_lines=20, max_chars=LIMITS["message_chars"])))
+                         finding, trim_head(numbers.renumber(clean_text(finding.message)), max_lines=20,
+                                            max_chars=LIMITS["message_chars"])))
     findings_note = ""
     if len(all_findings) > LIMITS["findings"]:
         findings_note = f"showing the first {LIMITS['findings']} of {len(all_findings)} findings"
 
-    manual_pending = sum(t.max_points for t in result.tasks if t.manual and t.human_score is None)
+    manual_pending = 0.0 if blocked else sum(
+        t.max_points for t in result.tasks if t.manual and t.human_score is None)
     levels = {c.level.label for c in result.checks if c.level is not None}
     levels |= {m.curves_level for m in models.values() if m.curves_level}
     if evidence is not None and evidence.verifications:
         levels.add("verified")
     name = result.student.name or result.student.key
     assignment = result.assignment or result.rubric or "Assignment"
-    title = f"{assignment} – {name} – {fmt_points(result.score)}/{fmt_points(result.max_score)}"
+    no_score = any(p.kind == "internal" for p in result.problems_blocking)
+    shown = "no grade" if no_score else f"{fmt_points(result.score)}/{fmt_points(result.max_score)}"
+    title = f"{assignment} – {name} – {shown}"
     status = None
-    if result.passed is not None:
+    if result.passed is not None and not no_score:
         status = Status.PASSED if result.passed else Status.FAILED
     return StudentPage(
         result=result, title=title, status=status, tasks=tasks, models=list(models.values()),
@@ -760,6 +1098,8 @@ def student_page(result: GradeResult, *, reference: dict[str, Architecture] | No
         manual_pending=manual_pending,
         levels_used=[lv.label for lv in Level if lv.label in levels],
         file_name=os.path.basename(result.path.replace("\\", "/")) or result.path,
+        numbers=numbers, fixes=what_to_fix(result, tasks, cell_errors, numbers),
+        blocked=blocked, no_score=no_score,
     )
 
 
@@ -849,6 +1189,9 @@ class StudentRow:
     status: Status | None
     problems: str
     identical: str = ""  # "bob (same code cells)": the marker of the overview's Identical column
+    integrity: str = ""  # "trained on test, model file": the overview's Integrity column
+    integrity_count: int = 0  # its findings, for sorting
+    reviews: int = 0  # checks that need review and no person has decided
 
 
 @dataclass
@@ -864,6 +1207,8 @@ class ClassPage:
     stats: dict[str, str]
     pass_mark: float | None
     max_score: float
+    denominator: str = ""  # what the scores are out of, in words: "points out of 18 (16 automatic + 2 manual)"
+    notices: list[tuple[str, str]] = field(default_factory=list)  # (title, text): how the grader ran
 
 
 def class_page(results: Sequence[GradeResult], *, report_links: dict[str, str], plots: bool = True) -> ClassPage:
@@ -878,7 +1223,10 @@ def class_page(results: Sequence[GradeResult], *, report_links: dict[str, str], 
     for r in results:
         status = None if r.passed is None else (Status.PASSED if r.passed else Status.FAILED)
         problems = ", ".join(PROBLEM_TITLES.get(p.kind, p.kind).split(" (")[0] for p in r.problems)
-        rows.append(StudentRow(r, report_links.get(r.student.key), status, problems, "; ".join(r.identical_to)))
+        findings = r.integrity_findings
+        kinds = list(dict.fromkeys(FINDING_TITLES.get(f.kind, f.kind.replace("_", " ")) for f in findings))
+        rows.append(StudentRow(r, report_links.get(r.student.key), status, problems, "; ".join(r.identical_to),
+                               ", ".join(kinds), len(findings), len(r.needs_review)))
     histogram = None
     if plots and scores:
         from grader.report.plots import score_histogram
@@ -920,11 +1268,51 @@ def class_page(results: Sequence[GradeResult], *, report_links: dict[str, str], 
                + ".")
     return ClassPage(title=f"{assignment} – class overview", assignment=assignment, rows=rows,
                      histogram=histogram, histogram_alt=alt, rates=rates, hardest=hardest,
-                     failed=failed, stats=stats, pass_mark=pass_mark, max_score=max_score)
+                     failed=failed, stats=stats, pass_mark=pass_mark, max_score=max_score,
+                     denominator=score_denominator(results, max_score), notices=operator_notices(results))
+
+
+def score_denominator(results: Sequence[GradeResult], max_score: float) -> str:
+    """What every score on the overview is out of, in words.
+
+    One denominator for the whole page: the rubric's total, automatic checks and hand-marked
+    answers together, so a student whose answers still await marking shows a lower score, not
+    a score out of fewer points.
+    """
+    full = next((r for r in results if r.tasks and r.max_score == max_score), None)
+    words = f"points out of {fmt_points(max_score)}"
+    if full is None:
+        return words
+    manual = sum(t.max_points for t in full.tasks if t.manual)
+    automatic = max_score - manual
+    if manual and automatic:
+        return f"{words} ({fmt_points(automatic)} automatic + {fmt_points(manual)} marked by hand)"
+    return f"{words} ({'marked by hand' if manual else 'automatic checks'})"
+
+
+def operator_notices(results: Sequence[GradeResult]) -> list[tuple[str, str]]:
+    """How the grader ran, for the instructor: said once here (and in the grading log), not in
+    each student's report."""
+    notices = []
+    plain = [r for r in results if r.mode == "executed" and r.sandbox == "none" and r.evidence is not None]
+    if plain:
+        names = ", ".join((r.student.name or r.student.key) for r in plain[:10])
+        more = f" and {len(plain) - 10} more" if len(plain) > 10 else ""
+        notices.append(("Ran unsandboxed", (
+            f"{len(plain)} of {len(results)} notebooks ran as a plain process with resource limits only "
+            f"(no sandbox was available, or `--sandbox none` was given): {names}{more}. "
+            "See the grader's security notes.")))
+    return notices
 
 
 # ---------------------------------------------------------------------------------------------
 # Rendering.
+
+
+def _capitalize_first(text: str) -> str:
+    """``cell 12 raised …`` → ``Cell 12 raised …`` (Jinja's ``capitalize`` lowers the rest)."""
+    text = str(text)
+    return text[:1].upper() + text[1:]
 
 
 @functools.lru_cache(maxsize=1)
@@ -940,7 +1328,7 @@ def _environment() -> jinja2.Environment:
     env.filters.update(points=fmt_points, count=fmt_count, duration=fmt_duration,
                        figure=fmt_figure, shape=fmt_shape, clean=clean_text,
                        layer_config=layer_config, signed=fmt_signed, when=fmt_when,
-                       inline_code=inline_code)
+                       inline_code=inline_code, pct=fmt_percent, capitalize_first=_capitalize_first)
     env.globals.update(
         STATUS_WORDS={s.value: w for s, w in STATUS_WORDS.items()},
         LEVEL_HELP=LEVEL_HELP,
@@ -979,7 +1367,19 @@ def render_class_overview(results: list[GradeResult], *, report_links: dict[str,
     student's report (relative to the overview page).
     """
     page = class_page(results, report_links=report_links)
-    return _render("class_overview.html.j2", page=page)
+    script, digest = _overview_script()
+    # The one script of any page: sorting the student table. Only this exact text may run.
+    return _render("class_overview.html.j2", page=page, sort_script=Markup(script),
+                   CSP=f"{CSP}; script-src 'sha256-{digest}'")
+
+
+@functools.lru_cache(maxsize=1)
+def _overview_script() -> tuple[str, str]:
+    import base64
+    import hashlib
+
+    text = (templates_dir() / "overview_sort.js").read_text(encoding="utf-8")
+    return text, base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
 
 def report_folder(key: str) -> str:

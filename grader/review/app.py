@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from grader.manual_store import ManualItem, ScoreStore, manual_items, merge_human_scores, stale_reason
+from grader.manual_store import ManualItem, ScoreStore, items_to_mark, merge_human_scores, stale_reason
 from grader.results import GradeResult
 from grader.store import ResultStore
 
@@ -53,12 +53,13 @@ class ReviewIndex:
         self.questions: dict[str, Question] = {}
         for student, result in self.results.items():
             for task in result.tasks:
-                for item in manual_items(task):
+                for item in items_to_mark(task):
                     key = f"{task.task_id}/{item.check_id}"
                     question = self.questions.get(key)
-                    if question is None:
-                        question = self.questions[key] = Question(key, task.task_id, item.check_id, task.title,
-                                                                  item.guidance, item.check.max_points)
+                    if question is None:  # a review's guidance is the student's own finding: shown with the answer
+                        question = self.questions[key] = Question(key, task.task_id, item.check_id, item.title,
+                                                                  "" if item.is_review else item.guidance,
+                                                                  item.check.max_points)
                     question.students.append(student)
                     self.items[(student, key)] = item
         self._lock = threading.Lock()
