@@ -584,8 +584,12 @@ def grade_batch(
     dask_scheduler: str | object | None = None,
     on_start: OnStart | None = None,
     on_result: OnResult | None = None,
+    on_tampering: Callable[[list[Tampering]], None] | None = None,
 ) -> list[GradeResult]:
     """Grade a batch into ``out_dir`` and return the results in the order given.
+
+    ``on_tampering`` is told what in the output folder changed while kernels ran (a planted
+    student's result, say), after the folder is put right; the class overview lists it.
 
     Prepares the data once, starts the verifier and checks the environment (the preflight)
     only when some notebook must run, grades — here with ``workers`` kernels (spread over
@@ -637,6 +641,8 @@ def grade_batch(
             _write_tampering_log(session.store.out_dir / TAMPERING_LOG, seal.tampered)
         assert results is not None  # set, or the try above raised
         _tell_tampering(session, results, seal.tampered)
+        if on_tampering is not None and seal.tampered:
+            on_tampering(list(seal.tampered))
         return results
 
 

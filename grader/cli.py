@@ -207,7 +207,8 @@ def run_command(paths: tuple[Path, ...], rubric: str, out: Path, fast: bool, wor
         try:
             with listening(progress):  # tells the bar which notebooks still run and which are being checked
                 results = grade_batch(collected.submissions, loaded, out, options=options, workers=jobs, gpus=devices,
-                                      dask_scheduler=dask_scheduler, on_start=progress.started, on_result=progress.finished)
+                                      dask_scheduler=dask_scheduler, on_start=progress.started, on_result=progress.finished,
+                                      on_tampering=lambda found: _list_planted(collected, out, found))
         except BaseException:
             progress.stop()
             raise
@@ -602,6 +603,15 @@ _register_course_commands()
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _list_planted(collected, out: Path, found) -> None:
+    """Results the grader did not write that appeared while kernels ran become rows of the class
+    overview, with what was done about them (they are in no gradebook)."""
+    for item in found:
+        if item.what == "planted":
+            collected.skipped.append((out / item.path, f"it appeared during grading and the grader did not write it "
+                                                       f"(a notebook ran without a sandbox): {item.action}"))
 
 
 def _require_sandbox(options) -> None:

@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from grader.cell_numbers import CellNumbers
 from grader.printable import printable
 from grader.results import GradeResult, Status
 
@@ -57,23 +58,24 @@ def print_check(result: GradeResult, *, out_dir: Path, seconds: float, quiet: bo
     if result.fast_mode:
         console.print("[yellow]Fast mode:[/] training was capped, so structure is checked exactly and accuracy "
                       "targets are not assessed. Run with --full for the real figures.")
+    numbers = CellNumbers(result.evidence)  # cells as Jupyter shows them, as in the report
     for problem in result.problems:
         style = "red" if problem.kind in ("invalid_notebook", "internal", "kernel_died", "timeout") else "yellow"
         label = problem.kind.replace("_", " ")
-        console.print(Text.assemble((f"■ {label}:", style), " ", _plain(problem.message)))
+        console.print(Text.assemble((f"■ {label}:", style), " ", _plain(numbers.renumber(problem.message))))
     evidence = result.evidence
     if evidence is not None:
         for error in evidence.cell_errors[:5]:
-            console.print(Text.assemble((f"■ cell {error.cell.number} failed:", "red"), " ",
+            console.print(Text.assemble((f"■ cell {numbers.number(error.cell, error.traceback)} failed:", "red"), " ",
                                         _plain(f"{error.ename}: {error.evalue[:300]}")))
         for finding in evidence.findings:
             if finding.severity in ("warning", "error") or finding.kind == "compat":
                 console.print(Text.assemble((f"■ {finding.kind.replace('_', ' ')}:", "yellow"), " ",
-                                            _plain(finding.message[:400])))
+                                            _plain(numbers.renumber(finding.message[:400]))))
     for task in result.tasks:
         header = Text.assemble((_plain(task.title or task.task_id), "bold"), f"  {task.points:g}/{task.max_points:g} points")
         if task.selector_message:
-            header.append(f"\n  {_plain(task.selector_message)}", style="yellow")
+            header.append(f"\n  {_plain(numbers.renumber(task.selector_message))}", style="yellow")
         console.print()
         console.print(header)
         table = Table(show_header=False, box=None, padding=(0, 1), expand=False)
@@ -85,7 +87,7 @@ def print_check(result: GradeResult, *, out_dir: Path, seconds: float, quiet: bo
             level = f" [{check.level.label}]" if check.level is not None and check.status is not Status.MANUAL else ""
             body = Text(_plain(check.title) + level)
             if check.message and check.status is not Status.PASSED:
-                body.append("\n" + _plain(check.message), style="dim")
+                body.append("\n" + _plain(numbers.renumber(check.message)), style="dim")
             table.add_row(status, body, f"{check.points:g}/{check.max_points:g}")
         console.print(table)
     console.print()

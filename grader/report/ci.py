@@ -28,6 +28,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Sequence
 
+from grader.cell_numbers import CellNumbers
 from grader.evidence import Level
 from grader.report.html import STATUS_WORDS, clean_text, fmt_points, task_status
 from grader.results import CheckResult, GradeResult, Status
@@ -115,6 +116,7 @@ def junit_tree(results: Sequence[GradeResult]) -> ET.ElementTree:
                            ("student", result.student.key), ("notebook", result.path)):
             ET.SubElement(properties, "property", name=key, value=_xml_text(value, 500))
         prefix = f"{result.student.key}." if several else ""
+        numbers = CellNumbers(result.evidence)  # cells as Jupyter shows them, as in the report
         times = _task_times(result)
         untold: list[str] = []  # selector messages no skipped test of their task carries
         problem_names: dict[str, int] = {}
@@ -122,7 +124,7 @@ def junit_tree(results: Sequence[GradeResult]) -> ET.ElementTree:
             case = ET.SubElement(suite, "testcase", classname=_xml_text(f"{prefix}submission", 200),
                                  name=_unique(_xml_text(problem.kind.replace("_", " "), 200), problem_names),
                                  time=_time(0))
-            message = _xml_text(problem.message, 1000)
+            message = _xml_text(numbers.renumber(problem.message), 1000)
             error = ET.SubElement(case, "error", message=message, type=problem.kind)
             detail = _xml_text(problem.detail)
             if detail and detail != message:
@@ -147,18 +149,18 @@ def junit_tree(results: Sequence[GradeResult]) -> ET.ElementTree:
                                      name=_testcase_name(task.task_id, check, seen), time=_time(task_time))
                 task_time = None  # the training time is the task's first test's, once
                 counts["tests"] += 1
-                detail = _check_detail(check)
+                detail = numbers.renumber(_check_detail(check))
                 if check.status is Status.FAILED:
                     failure = ET.SubElement(case, "failure", type=_xml_text(check.check, 100),
-                                            message=_xml_text(check.message or check.title, 1000))
+                                            message=_xml_text(numbers.renumber(check.message or check.title), 1000))
                     failure.text = detail
                     counts["failures"] += 1
                 elif check.status is Status.NOT_ASSESSED:
                     skipped = ET.SubElement(case, "skipped",
-                                            message=_xml_text(_with_reason("Not assessed", check.message), 1000))
+                                            message=_xml_text(_with_reason("Not assessed", numbers.renumber(check.message)), 1000))
                     # Why the task found no model: said once, in the test it explains.
                     if task.selector_message and task.selector_message.strip() != (check.message or "").strip():
-                        skipped.text = _xml_text(task.selector_message, 2000)
+                        skipped.text = _xml_text(numbers.renumber(task.selector_message), 2000)
                     told = told or bool(task.selector_message)
                     counts["skipped"] += 1
                 elif check.status is Status.MANUAL:
@@ -175,9 +177,10 @@ def junit_tree(results: Sequence[GradeResult]) -> ET.ElementTree:
                 elif detail:
                     ET.SubElement(case, "system-out").text = detail
             if task.selector_message and not told:
-                untold.append(_xml_text(f"{task.task_id}: {task.selector_message}\n", 2000))
+                untold.append(_xml_text(f"{task.task_id}: {numbers.renumber(task.selector_message)}\n", 2000))
         errors = result.evidence.cell_errors if result.evidence is not None else []
-        lines = untold + [_xml_text(f"cell {e.cell.number}: {e.ename}: {e.evalue}\n", 1000) for e in errors[:50]]
+        lines = untold + [_xml_text(f"cell {numbers.number(e.cell, e.traceback)}: {e.ename}: {e.evalue}\n", 1000)
+                          for e in errors[:50]]
         if lines:
             ET.SubElement(suite, "system-err").text = "".join(lines)
         for key, value in counts.items():
@@ -240,6 +243,7 @@ def _level(level: Level | None) -> str:
 
 
 def _single(result: GradeResult) -> list[str]:
+    numbers = CellNumbers(result.evidence)  # cells as Jupyter shows them, as in the report
     title = result.assignment or result.rubric or "Assignment"
     verdict = _verdict(result)
     lines = [f"## {_md(title, 120)}: {fmt_points(result.score)} / {fmt_points(result.max_score)} points"
@@ -249,7 +253,7 @@ def _single(result: GradeResult) -> list[str]:
         lines += ["> ⚡ **Fast mode**: trained on a small subset with capped epochs; checks that need a full "
                   "run are *not assessed*. This is a self-check, not a grade.", ""]
     for problem in result.problems:
-        lines += [f"> ✘ **{_md(problem.kind.replace('_', ' '), 60)}**: {_md(problem.message, 1000)}", ""]
+        lines += [f"> ✘ **{_md(problem.kind.replace('_', ' '), 60)}**: {_md(numbers.renumber(problem.message), 1000)}", ""]
     if result.tasks:
         lines += ["| Task | Result | Points |", "|---|---|---:|"]
         for task in result.tasks:
@@ -262,7 +266,7 @@ def _single(result: GradeResult) -> list[str]:
     if to_fix:
         lines += ["### What to fix", ""]
         for task, check in to_fix:
-            message = f" — {_md(check.message, 600)}" if check.message else ""
+            message = f" — {_md(numbers.renumber(check.message), 600)}" if check.message else ""
             unit = "point" if check.max_points == 1 else "points"
             lines.append(f"- ✘ **{_md(check.title, 160)}** ({_md(task.title or task.task_id, 80)}, "
                          f"{fmt_points(check.max_points)} {unit}){message}")
@@ -273,16 +277,17 @@ def _single(result: GradeResult) -> list[str]:
         lines += ["### Not assessed", ""]
         for task in result.tasks:
             if task.selector_message:
-                lines.append(f"- **{_md(task.title or task.task_id, 80)}**: {_md(task.selector_message, 600)}")
+                lines.append(f"- **{_md(task.title or task.task_id, 80)}**: {_md(numbers.renumber(task.selector_message), 600)}")
         for task, check in unassessed:
             if not task.selector_message:
                 lines.append(f"- – **{_md(check.title, 160)}** ({_md(task.title or task.task_id, 80)})"
-                             + (f": {_md(check.message, 400)}" if check.message else ""))
+                             + (f": {_md(numbers.renumber(check.message), 400)}" if check.message else ""))
         lines.append("")
     errors = result.evidence.cell_errors if result.evidence is not None else []
     if errors:
         lines += ["### Cells that raised an error", ""]
-        lines += [f"- cell {e.cell.number}: `{_md(e.ename, 60)}`: {_md(e.evalue, 300)}" for e in errors[:20]]
+        lines += [f"- cell {numbers.number(e.cell, e.traceback)}: `{_md(e.ename, 60)}`: {_md(e.evalue, 300)}"
+                  for e in errors[:20]]
         if len(errors) > 20:
             lines.append(f"- … and {len(errors) - 20} more")
         lines.append("")

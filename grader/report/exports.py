@@ -59,6 +59,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
 
+from grader.cell_numbers import CellNumbers
 from grader.errors import UsageError
 from grader.report.html import report_folder
 from grader.results import GradeResult, Status
@@ -243,7 +244,8 @@ def feedback_text(result: GradeResult, *, limit: int = FEEDBACK_CHARS) -> str:
         if review:
             line += " — needs review: " + "; ".join(c.title for c in review)
         lines.append(line)
-    text = "\n".join(_one_line(line) for line in lines)
+    numbers = CellNumbers(result.evidence)  # cells as Jupyter shows them, as in the report
+    text = "\n".join(_one_line(numbers.renumber(line)) for line in lines)
     if len(text) > limit:
         text = text[: limit - 40].rsplit(" ", 1)[0] + " … (see the full report)"
     return text
@@ -841,7 +843,7 @@ def gradescope_results(result: GradeResult, *, pending_manual: bool = True) -> d
                         tests.append(_gradescope_pending(f"{name}: {check.title} (marked by hand)", number,
                                                          check.max_points, [task.task_id, check.check]))
                 continue
-            output = check.message or ""
+            output = CellNumbers(result.evidence).renumber(check.message or "")
             if check.status is Status.NOT_ASSESSED:
                 output = "Not assessed. " + output
             elif check.status is Status.NEEDS_REVIEW:

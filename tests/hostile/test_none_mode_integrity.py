@@ -211,3 +211,20 @@ def test_a_resumed_honest_batch_accepts_its_stored_results(honest):
         assert result.evidence_reused, key  # verified against the start manifest, not executed again
         assert result.score == 2.0 and not _tamper_notes(result)
     assert {r.student.key for r in ResultStore(honest["out"]).load_results()} == {"alice", "bob"}
+
+
+def test_the_class_overview_names_a_planted_result(tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    out = tmp_path / "out"
+    _write(tmp_path, {"alice": HONEST, "mallory": _vandal(out)})
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text(RUBRIC)
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "--rubric", str(rubric), "--out", str(out),
+                                       "--sandbox", "none", "-j", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    overview = (out / "index.html").read_text()
+    assert "zz_fake" in overview and "the grader did not write it" in overview
+    assert "Fake Student" not in overview  # the planted result itself is not shown as a student
