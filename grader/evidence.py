@@ -239,8 +239,8 @@ class CellError:
 # Findings that say the evidence may not mean what it seems (grader.integrity, the bundle reader):
 # the class overview has a column for them, and grader.checks.review puts the checks they concern
 # under review. ``several_fits`` is shown but reviews nothing: the epochs check adds the fits up.
-INTEGRITY_KINDS = ("trained_on_test", "several_fits", "history", "retrain", "mismatch", "model_file", "tampered",
-                   "recorder")
+INTEGRITY_KINDS = ("trained_on_test", "several_fits", "history", "retrain", "mismatch", "printed", "model_file",
+                   "tampered", "recorder")
 
 
 @dataclass

@@ -112,6 +112,7 @@ FINDING_TITLES = {
     "recorder": "Recorder broken by the notebook",
     "save_failed": "Model not saved",
     "mismatch": "Figures do not match",
+    "printed": "Printed figure above the measured one",
     "tampered": "Recorder tampered with",
     "history": "Implausible training history",
     "several_fits": "Several fit calls",

@@ -158,3 +158,49 @@ def test_the_review_app_lists_a_check_under_review_beside_the_manual_items(tmp_p
     index.save("alice", question, 1.0, "checked", "ta1")
     merged = index.merged_result("alice")
     assert merged.tasks[0].checks[0].status is Status.PASSED and merged.score == 1
+
+
+# -- the notebook's own evaluation against the grader's measurement (grader.grading._compare)
+
+
+def _compared(claims, measured, *, samples=10_000, measured_on=10_000, different_data=False, eval_cells=None):
+    from grader.evidence import CellRef, Evaluation, Evidence, Verification
+    from grader.grading import _compare
+    from tests.rubric_fixtures import cifar_cnn, run
+
+    last = run(1, 9, cifar_cnn(), model_id="m1")
+    evidence = Evidence("x.ipynb", runs=[run(0, 5, cifar_cnn(), model_id="m1"), last])
+    cells = eval_cells or [10] * len(claims)
+    evidence.evaluations = [Evaluation(i, "m1", CellRef(c), samples, {"accuracy": a})
+                            for i, (a, c) in enumerate(zip(claims, cells))]
+    verification = verified("m1", measured)
+    verification.samples = measured_on
+    _compare(evidence, last, verification, different_data=different_data)
+    return [f for f in evidence.findings if f.kind in ("mismatch", "printed")]
+
+
+def test_the_same_figure_twice_is_no_finding():
+    assert _compared([0.61], 0.61) == []
+
+
+def test_a_saved_model_better_than_the_one_evaluated_is_a_mismatch_that_counts():
+    (finding,) = _compared([0.55], 0.70)
+    assert finding.kind == "mismatch" and finding.integrity and finding.model_id == "m1"
+
+
+def test_a_printed_figure_above_the_measured_one_is_told_but_reviews_nothing():
+    from grader.checks.review import AFFECTED
+
+    (finding,) = _compared([0.80], 0.60)
+    assert finding.kind == "printed" and "printed" not in AFFECTED  # the grader's own figure is the one used
+
+
+def test_an_evaluation_before_the_models_last_fit_measured_an_earlier_state():
+    # honest: evaluate after fit 1 (cell 6), train on (fit 2, cell 9), the saved model is better
+    assert _compared([0.50, 0.61], 0.61, eval_cells=[6, 10]) == []
+
+
+def test_a_hidden_test_set_is_compared_within_sampling_noise():
+    assert _compared([0.60], 0.57, measured_on=2_000, different_data=True) == []
+    assert _compared([0.60], 0.57, measured_on=2_000) == []  # other sizes: other images
+    assert [f.kind for f in _compared([0.60], 0.75, measured_on=2_000, different_data=True)] == ["mismatch"]
