@@ -311,9 +311,6 @@ class TreeUsage:
     cpu_s: float  # user + system CPU seconds, live processes only
     largest: int = 0  # bytes, the resident memory of the largest process
     cpu_by_pid: dict[int, float] = dataclasses.field(default_factory=dict)  # user + system seconds
-    # bytes held in anonymous memory files (memfd_create) the tree has open: memory that is in
-    # no process's resident size until it is mapped, so a notebook could hold it past the limit
-    files: int = 0
 
 
 def tree_usage(root: int) -> TreeUsage:
@@ -345,8 +342,7 @@ def tree_usage(root: int) -> TreeUsage:
         rss += resident
         largest = max(largest, resident)
         cpu[process.pid] = times.user + times.system
-    return TreeUsage(pids=pids, tasks=tasks, rss=rss, cpu_s=sum(cpu.values()), largest=largest, cpu_by_pid=cpu,
-                     files=memory_file_bytes(pids))
+    return TreeUsage(pids=pids, tasks=tasks, rss=rss, cpu_s=sum(cpu.values()), largest=largest, cpu_by_pid=cpu)
 
 
 def memory_file_bytes(pids: list[int]) -> int:
@@ -643,7 +639,9 @@ class LimitWatcher(threading.Thread):
             if usage.rss > limits.memory and usage.rss - usage.largest > SHARED_SLACK:
                 used = self._proportional(usage.pids)  # forked children: count shared pages once
             if used is not None:
-                used += usage.files
+                # Memory files (memfd_create) are in no resident size until mapped. Read here, after
+                # the process limit, so a fork bomb's scan does not list every copy's descriptors.
+                used += memory_file_bytes(usage.pids)
                 self.peak_memory = max(self.peak_memory, used)
                 if used > limits.memory:
                     return LimitHit("memory", format_size(limits.memory), self.cell(), f"{format_size(used, 2)} in use")

@@ -197,8 +197,10 @@ def test_memory_held_in_memory_files_counts_against_the_limit():
                              text=True, start_new_session=True)
     try:
         assert child.stdout.readline().strip() == "held"
+        from grader.limits import memory_file_bytes
+
         usage = tree_usage(child.pid)
-        assert usage.files >= 64 * MiB and usage.rss < 64 * MiB  # not resident: only the file count sees it
+        assert memory_file_bytes(usage.pids) >= 64 * MiB and usage.rss < 64 * MiB  # not resident: only the file count sees it
         watcher = LimitWatcher(child.pid, Limits(memory=usage.rss + 32 * MiB, processes=None, disk=None),
                                cell=lambda: 0)
         hit = watcher.check(usage)

@@ -76,16 +76,7 @@ LIMITS = {
     "other_models": 30,
 }
 
-STATUS_WORDS = {
-    Status.PASSED: "passed",
-    Status.FAILED: "failed",
-    Status.NOT_ASSESSED: "not assessed",
-    Status.MANUAL: "manual",
-}
-for _status in Status:  # a status added later ("needs review") still has words
-    STATUS_WORDS.setdefault(_status, _status.value.replace("_", " "))
-# Not every results module has it; the report shows it where it exists.
-NEEDS_REVIEW: Status | None = getattr(Status, "NEEDS_REVIEW", None)
+STATUS_WORDS = {status: status.title for status in Status}  # grader.results.STATUS_TITLES
 
 LEVEL_HELP = {
     "reported": "read from the outputs saved in the submitted notebook; the file could have been edited",
@@ -545,8 +536,8 @@ def task_status(task: TaskResult) -> Status:
         return Status.MANUAL  # marked by a person, or waiting for one: not a pass or a fail
     if Status.FAILED in statuses:
         return Status.FAILED
-    if NEEDS_REVIEW is not None and NEEDS_REVIEW in statuses:
-        return NEEDS_REVIEW
+    if Status.NEEDS_REVIEW in statuses:
+        return Status.NEEDS_REVIEW
     if statuses and all(s is Status.PASSED for s in statuses):
         return Status.PASSED
     if Status.MANUAL in statuses and Status.NOT_ASSESSED not in statuses:
@@ -666,7 +657,7 @@ def what_to_fix(result: GradeResult, tasks: list["TaskView"], errors: list[CellE
     for position, view in enumerate(tasks):
         task = view.task
         failed = [c for c in task.checks if c.status is Status.FAILED]
-        review = [c for c in task.checks if NEEDS_REVIEW is not None and c.status is NEEDS_REVIEW]
+        review = [c for c in task.checks if c.status is Status.NEEDS_REVIEW]
         waiting = [c for c in task.checks if c.status is Status.NOT_ASSESSED and not _fast_mode_skip(result, c)]
         if not (failed or review or waiting):
             continue
