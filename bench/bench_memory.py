@@ -39,11 +39,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    from grader.batch import grade_batch
-    from grader.grading import GradingOptions
+    from grader.batch.local import grade_batch
+    from grader.pipeline.submission import GradingOptions
     from grader.report.html import write_reports
-    from grader.rubric import load_rubric
-    from grader.submissions import collect
+    from grader.rubric.load import load_rubric
+    from grader.collect.submissions import collect
 
     folder = Path(tempfile.mkdtemp(prefix="nn-grader-bench-memory-"))
     write_batch(folder / "subs", small_notebook, args.count)

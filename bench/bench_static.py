@@ -4,7 +4,7 @@ Generates a class of notebooks in a temporary folder, each with three models the
 hand them in: a summary table (Keras 1, tf.keras 2 or Keras 3, taken from the test fixtures),
 a 25-epoch training log and printed test scores. Half of them keep every progress-bar redraw
 (``\\b`` and ``\\r``, as nbclient saves them), the other half only the final lines (as JupyterLab
-saves them). Then times :func:`grader.static.static_evidence` over all of them.
+saves them). Then times :func:`grader.static.outputs.static_evidence` over all of them.
 
     python bench/bench_static.py [--count 100] [--epochs 25] [--redraws 60] [--real] [--jobs 2]
 
@@ -29,7 +29,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.static import output_text, static_evidence  # noqa: E402
+from grader.static.outputs import output_text, static_evidence  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "data" / "summaries"
 
@@ -136,7 +136,7 @@ def real_notebook(rng: random.Random, box_tables: list[list[str]], epochs: int,
 
 def _load_and_parse(path: Path) -> tuple[int, int]:
     """One notebook as `grade --static` reads it (in a worker process for ``--jobs``)."""
-    from grader.notebook import load_notebook
+    from grader.notebook.load import load_notebook
 
     evidence = static_evidence(load_notebook(path, full_schema=False), path.name)
     return len(evidence.runs), len(evidence.evaluations)
@@ -195,7 +195,7 @@ def main() -> None:
         read_s = time.perf_counter() - started
         # What the grader does per file: size cap, JSON, then the schema (executed mode) or
         # the structural check (static mode). A first call compiles the schema: not timed.
-        from grader.notebook import load_notebook
+        from grader.notebook.load import load_notebook
 
         load_notebook(paths[0])
 

@@ -87,10 +87,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4)
     args = parser.parse_args()
 
-    from grader.batch import grade_batch
-    from grader.grading import GradingOptions
-    from grader.rubric import load_rubric
-    from grader.submissions import collect
+    from grader.batch.local import grade_batch
+    from grader.pipeline.submission import GradingOptions
+    from grader.rubric.load import load_rubric
+    from grader.collect.submissions import collect
 
     folder = Path(tempfile.mkdtemp(prefix="nn-grader-bench-workers-"))
     write_batch(folder / "subs", fast_notebook, args.count)

@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader.results import CheckResult, GradeResult, Status, Student, TaskResult
-from grader.store import ResultStore
+from grader.model.results import CheckResult, GradeResult, Status, Student, TaskResult
+from grader.store.result_store import ResultStore
 
 ANSWER = ("CIFAR-10 is harder: **colour** images, a higher input dimension (32×32×3), much more variability "
           "within a class and similar classes (cat/dog, car/truck).\n\n- one\n- two\n\n`model.fit(...)`\n") * 3

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import random
 
-from grader.evidence import (
+from grader.model.evidence import (
     Architecture,
     CellError,
     CellRef,
@@ -31,7 +31,7 @@ from grader.evidence import (
     TrainingRun,
     Verification,
 )
-from grader.results import CheckResult, GradeResult, Status, Student, SubmissionProblem, TaskResult
+from grader.model.results import CheckResult, GradeResult, Status, Student, SubmissionProblem, TaskResult
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src=x onerror="alert(2)">'

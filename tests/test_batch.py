@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import (
+from grader.batch.local import (
     Gpu, choose_gpus, default_workers, detect_gpus, grade_batch, grade_submissions, kernel_environments,
     pending_executions,
 )
 from grader.errors import UsageError
-from grader.grading import GradingOptions, GradingSession
-from grader.results import Student
-from grader.rubric import load_rubric
-from grader.submissions import Submission
+from grader.pipeline.submission import GradingOptions, GradingSession
+from grader.model.results import Student
+from grader.rubric.load import load_rubric
+from grader.collect.submissions import Submission
 from tests.nbfactory import code, md, notebook, write
 
 SMI_OUTPUT = """0, GPU-aaaa1111-0000, NVIDIA H100 80GB HBM3, 81559
@@ -87,11 +87,11 @@ def test_gpus_option_picks_listed_gpus_and_refuses_unknown_ones():
 
 def test_default_workers_follow_gpu_memory_within_cores_and_host_memory(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    monkeypatch.setattr("grader.batch._host_memory", lambda: 128 * 2**30)
+    monkeypatch.setattr("grader.batch.local._host_memory", lambda: 128 * 2**30)
     assert default_workers() == 16
     assert default_workers([Gpu("0", "small", 12 * 2**30)]) == 2
     assert default_workers([Gpu("0", "big", 80 * 2**30), Gpu("1", "big", 80 * 2**30)]) == 16
-    monkeypatch.setattr("grader.batch._host_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr("grader.batch.local._host_memory", lambda: 8 * 2**30)
     assert default_workers([Gpu("0", "big", 80 * 2**30)]) == 2
 
 
@@ -220,7 +220,7 @@ _PREPARE_FROM_KERAS_CACHE = r"""
 import sys
 from pathlib import Path
 from grader.errors import DatasetError
-from grader.grading import _prepared_dataset
+from grader.pipeline.submission import _prepared_dataset
 try:
     _prepared_dataset("cifar10", "auto", None, None, cache=Path(sys.argv[1]) / "cache", target=Path(sys.argv[1]) / "data")
 except DatasetError as exc:

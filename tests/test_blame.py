@@ -1,9 +1,9 @@
 """Whose mistake a failed import is: the assignment's environment, or the student's."""
 
-from grader.blame import import_problem
-from grader.evidence import CellError, CellRef, Evidence
-from grader.preflight import mark_environment_problem, shared_environment_errors
-from grader.results import GradeResult, Student
+from grader.findings.blame import import_problem
+from grader.model.evidence import CellError, CellRef, Evidence
+from grader.execute.preflight import mark_environment_problem, shared_environment_errors
+from grader.model.results import GradeResult, Student
 
 
 def test_a_typo_is_the_students_with_the_module_it_meant():
@@ -56,8 +56,10 @@ def test_grade_check_uses_the_students_helper_and_support_files(tmp_path, monkey
     import nbformat
     from click.testing import CliRunner
 
-    from grader import batch, cli
-    from grader.blame import helpers_next_to
+    from grader.batch import local as batch
+
+    import grader.cli.commands as cli
+    from grader.findings.blame import helpers_next_to
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from Custom import PlotModelEval\nimport numpy")])
     path = tmp_path / "lab.ipynb"
@@ -78,8 +80,8 @@ def test_grade_check_uses_the_students_helper_and_support_files(tmp_path, monkey
 
 
 def test_support_option_is_merged_with_the_rubrics_support_files(tmp_path):
-    from grader.grading import GradingOptions, GradingSession
-    from grader.rubric import load_rubric
+    from grader.pipeline.submission import GradingOptions, GradingSession
+    from grader.rubric.load import load_rubric
 
     rubric = load_rubric("cifar10")
     mine = tmp_path / "Custom.py"
@@ -96,7 +98,7 @@ def test_support_option_is_merged_with_the_rubrics_support_files(tmp_path):
 
 
 def test_a_missing_course_data_file_is_named_with_how_to_supply_it():
-    from grader.blame import missing_file_problem
+    from grader.findings.blame import missing_file_problem
 
     problem = missing_file_problem("FileNotFoundError", "[Errno 2] No such file or directory: 'mnist_4000.pkl.gz'", 2)
     assert "`mnist_4000.pkl.gz`" in problem.message and "--support mnist_4000.pkl.gz" in problem.message
@@ -137,14 +139,14 @@ ModuleNotFoundError: No module named 'scipy'"""
 
 
 def test_a_module_a_library_needs_is_the_environments():
-    from grader.blame import import_problem
+    from grader.findings.blame import import_problem
 
     problem = import_problem("No module named 'scipy'", 4, [], traceback=LIBRARY_TRACEBACK)
     assert problem.kind == "environment" and "not counted as your mistake" in problem.message
 
 
 def test_the_same_module_imported_by_the_notebook_is_the_students():
-    from grader.blame import import_problem
+    from grader.findings.blame import import_problem
 
     own = "ModuleNotFoundError    Traceback (most recent call last)\nCell In[4], line 1\n----> 1 import scipy\n"
     assert import_problem("No module named 'scipy'", 4, [], traceback=own).kind == "import"

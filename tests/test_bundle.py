@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.bundle import read_bundle
+from grader.execute.bundle import read_bundle
 from grader.errors import BundleError
-from grader.evidence import Cell
+from grader.model.evidence import Cell
 
 
 def _write(bundle: Path, *events: dict | str) -> Path:
@@ -47,7 +47,7 @@ def test_missing_event_log_is_a_bundle_error(tmp_path):
 
 
 def test_oversized_event_log_is_a_bundle_error(tmp_path, monkeypatch):
-    monkeypatch.setattr("grader.bundle.MAX_LOG_BYTES", 100)
+    monkeypatch.setattr("grader.execute.bundle.MAX_LOG_BYTES", 100)
     _write(tmp_path, FIT)
     with pytest.raises(BundleError, match="over the"):
         read_bundle(tmp_path, submission="s", cells=[])

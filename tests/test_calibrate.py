@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.calibrate import Margin, calibrate, calibrate_command, format_calibration, thresholds
+from grader.course.calibrate import Margin, calibrate, calibrate_command, format_calibration, thresholds
 from grader.errors import DatasetError
-from grader.rubric import load_rubric, load_rubric_text
+from grader.rubric.load import load_rubric, load_rubric_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from grader.cell_numbers import CellNumbers
-from grader.evidence import Cell, CellError, CellRef, Evidence
+from grader.notebook.cell_numbers import CellNumbers
+from grader.model.evidence import Cell, CellError, CellRef, Evidence
 from grader.report.ci import junit_tree
 from grader.report.exports import feedback_text
-from grader.results import CheckResult, GradeResult, Status, Student, TaskResult
-from grader.terminal import print_check
+from grader.model.results import CheckResult, GradeResult, Status, Student, TaskResult
+from grader.report.terminal import print_check
 import xml.etree.ElementTree as ET
 
 # File order: markdown, code, markdown, code, code. The grader's messages say "cell 5" for the

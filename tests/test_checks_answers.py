@@ -7,8 +7,8 @@ import pytest
 from grader.checks import apply_manual_scores, grade, load_manual_scores, write_manual_template
 from grader.checks.answers import numbers_in
 from grader.errors import UsageError
-from grader.evidence import CellRef, Evidence, Finding, Level, Variable
-from grader.results import Status
+from grader.model.evidence import CellRef, Evidence, Finding, Level, Variable
+from grader.model.results import Status
 from tests.rubric_fixtures import cells, lab_evidence, rubric
 
 LESSON = cells(
@@ -153,7 +153,7 @@ def test_manual_item_waits_for_a_human_with_the_answer_shown():
 
 
 def test_manual_items_do_not_fail_the_self_check():
-    from grader.results import GradeResult, Student
+    from grader.model.results import GradeResult, Student
 
     result = GradeResult(Student("alice"), "alice.ipynb", tasks=grade(rubric(MANUAL), lab_evidence()))
     assert result.all_automatic_passed

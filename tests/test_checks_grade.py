@@ -3,8 +3,8 @@
 import json
 
 from grader.checks import KINDS, grade, score_total
-from grader.evidence import Evidence, from_json, to_json
-from grader.results import GradeResult, Status, Student, TaskResult
+from grader.model.evidence import Evidence, from_json, to_json
+from grader.model.results import GradeResult, Status, Student, TaskResult
 from tests.rubric_fixtures import lab_evidence, rubric
 
 LAB = """
@@ -75,7 +75,7 @@ def test_every_documented_example_validates(tmp_path):
                   "      " + kind.example.replace("task: fc", "task: other")]
     path = tmp_path / "examples.yaml"
     path.write_text("\n".join(lines) + "\n")
-    from grader.rubric import validate_rubric_file
+    from grader.rubric.load import validate_rubric_file
 
     assert validate_rubric_file(path) == []
 

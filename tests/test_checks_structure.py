@@ -3,8 +3,8 @@
 import pytest
 
 from grader.checks import grade
-from grader.evidence import CompileInfo, Evidence, LayerInfo, Level
-from grader.results import Status
+from grader.model.evidence import CompileInfo, Evidence, LayerInfo, Level
+from grader.model.results import Status
 from tests.rubric_fixtures import (
     arch,
     big_cnn,

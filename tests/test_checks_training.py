@@ -2,8 +2,8 @@
 overfitting, comparisons between tasks, fast mode and min_level."""
 
 from grader.checks import grade
-from grader.evidence import CellRef, CompileInfo, DataFingerprint, Evaluation, Evidence, FitArgs, Level
-from grader.results import Status
+from grader.model.evidence import CellRef, CompileInfo, DataFingerprint, Evaluation, Evidence, FitArgs, Level
+from grader.model.results import Status
 from tests.rubric_fixtures import cells, cifar_cnn, cifar_fc, history, lab_evidence, one_task, rubric, run, verified
 
 
@@ -77,7 +77,7 @@ def test_epochs_in_fast_mode_use_what_the_student_asked_for():
 
 
 def test_epochs_of_an_untrained_model():
-    from grader.evidence import ModelSnapshot
+    from grader.model.evidence import ModelSnapshot
 
     evidence = lab_evidence(models=[ModelSnapshot("x", "spare", cifar_cnn())])
     assert check("- epochs: {at_most: 3}", evidence, model="{variable: spare}").status is Status.NOT_ASSESSED

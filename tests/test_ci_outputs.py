@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from grader.report.ci import SUMMARY_LIMIT, summary_markdown, write_junit, write_summary_markdown
-from grader.results import CheckResult, Status
+from grader.model.results import CheckResult, Status
 from tests import report_samples as samples
 
 JUNIT_XSD = Path(__file__).parent / "data" / "junit-10.xsd"  # Jenkins' schema, vendored

@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from grader.cli import main
+from grader.cli.commands import main
 
 
 def _command_paths(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -48,7 +48,7 @@ def test_every_command_help_ends_with_an_example(path):
 
 
 def _stored_results(tmp_path: Path) -> Path:
-    from grader.store import ResultStore
+    from grader.store.result_store import ResultStore
     from tests.report_samples import failing_student, passing_student
 
     out = tmp_path / "out"

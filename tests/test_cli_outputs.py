@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from grader.cli import main
+from grader.cli.commands import main
 
 
 def _batch(tmp_path):
@@ -36,7 +36,7 @@ def test_unknown_layout_is_a_click_choice_error(tmp_path):
 
 def test_export_command_writes_the_other_formats_when_one_fails(tmp_path):
     from tests.report_samples import passing_student, failing_student
-    from grader.store import ResultStore
+    from grader.store.result_store import ResultStore
 
     out = tmp_path / "out"
     store = ResultStore(out)

@@ -16,9 +16,9 @@ import pytest
 
 import reference_models
 from grader.checks import KINDS, grade
-from grader.evidence import Cell, CellRef, CompileInfo, DataFingerprint, Evidence, FitArgs, ModelSnapshot, TrainingRun
-from grader.results import Status
-from grader.rubric import load_rubric, validate_rubric_file
+from grader.model.evidence import Cell, CellRef, CompileInfo, DataFingerprint, Evidence, FitArgs, ModelSnapshot, TrainingRun
+from grader.model.results import Status
+from grader.rubric.load import load_rubric, validate_rubric_file
 from tests.tbmi26 import evidence_of, filled
 
 RUBRICS = Path(__file__).resolve().parent.parent / "rubrics"

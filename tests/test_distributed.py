@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import grade_batch
-from grader.distributed import grade_submission_job, options_from_json, options_to_json
-from grader.grading import GradingOptions
-from grader.results import GradeResult, Student
-from grader.rubric import load_rubric
-from grader.submissions import Submission
+from grader.batch.local import grade_batch
+from grader.batch.dask import grade_submission_job, options_from_json, options_to_json
+from grader.pipeline.submission import GradingOptions
+from grader.model.results import GradeResult, Student
+from grader.rubric.load import load_rubric
+from grader.collect.submissions import Submission
 from tests.nbfactory import code, md, notebook, write
 
 distributed = pytest.importorskip("distributed")

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from grader.bundle import read_bundle
-from grader.datasets import load_dataset
-from grader.execute import ExecutionSettings, kernel_environment, run_notebook
+from grader.execute.bundle import read_bundle
+from grader.data.datasets import load_dataset
+from grader.execute.client import ExecutionSettings, kernel_environment, run_notebook
 from tests.nbfactory import LOAD_CIFAR, SMALL_CNN, SMALL_CNN_PARAMS, code, md, notebook
 
 
 def _cells(nb):
-    from grader.static import cells_from_notebook
+    from grader.static.outputs import cells_from_notebook
 
     return cells_from_notebook(nb)
 

@@ -17,8 +17,8 @@ import dataclasses
 import pytest
 from click.testing import CliRunner
 
-from grader.cli import EXIT_FAILED, EXIT_NOT_GRADED, EXIT_PASSED, EXIT_USAGE, main
-from grader.results import Status
+from grader.cli.commands import EXIT_FAILED, EXIT_NOT_GRADED, EXIT_PASSED, EXIT_USAGE, main
+from grader.model.results import Status
 from tests.nbfactory import code, md, notebook, write
 
 RUBRIC = """
@@ -58,7 +58,7 @@ def _run(tmp_path, rubric, folder, *extra):
 
 def _fail_for(monkeypatch, student: str):
     """Make the grader itself fail on ``student``'s submission (a grader bug, not the student's)."""
-    from grader.grading import GradingSession
+    from grader.pipeline.submission import GradingSession
 
     original = GradingSession._check
 
@@ -152,20 +152,20 @@ def _fast_mode_result():
 
 @pytest.mark.parametrize(("strict", "expected"), [(False, EXIT_PASSED), (True, EXIT_FAILED)])
 def test_check_fast_mode_unassessed_accuracy_counts_only_with_strict(tmp_path, rubric, monkeypatch, strict, expected):
-    import grader.batch
+    import grader.batch.local
 
     canned = _fast_mode_result()
     assert any(c.skipped_by_fast_mode for c in canned.checks)
-    monkeypatch.setattr(grader.batch, "grade_batch", lambda *a, **k: [canned])
+    monkeypatch.setattr(grader.batch.local, "grade_batch", lambda *a, **k: [canned])
     result = _check(tmp_path, rubric, "It is 42.", *(["--strict"] if strict else []))
     assert result.exit_code == expected, result.output
 
 
 def test_check_missing_evidence_counts_as_not_passed(tmp_path, rubric, monkeypatch):
-    import grader.batch
+    import grader.batch.local
     from tests import report_samples
 
     canned = report_samples.fast_mode_student()  # its unassessed check gives no fast-mode reason
-    monkeypatch.setattr(grader.batch, "grade_batch", lambda *a, **k: [canned])
+    monkeypatch.setattr(grader.batch.local, "grade_batch", lambda *a, **k: [canned])
     result = _check(tmp_path, rubric, "It is 42.")
     assert result.exit_code == EXIT_FAILED, result.output

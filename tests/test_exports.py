@@ -16,7 +16,7 @@ import pytest
 
 from grader.errors import UsageError
 from grader.report.exports import FORMATS, export_gradebook, feedback_text, gradebook_score
-from grader.results import SubmissionProblem
+from grader.model.results import SubmissionProblem
 from tests import report_samples as samples
 
 LMS = Path(__file__).parent / "data" / "lms"

@@ -3,9 +3,9 @@ the cut is recorded with the fit."""
 
 from __future__ import annotations
 
-from grader.bundle import read_bundle
-from grader.execute import ExecutionSettings, run_notebook
-from grader.static import cells_from_notebook
+from grader.execute.bundle import read_bundle
+from grader.execute.client import ExecutionSettings, run_notebook
+from grader.static.outputs import cells_from_notebook
 from tests.nbfactory import code, notebook
 
 TRAIN = """import numpy as np

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.cli import main
+from grader.cli.commands import main
 from grader.report.gradescope import build_autograder, find_notebook
 from tests.nbfactory import code, md, notebook, write
 
@@ -208,7 +208,7 @@ def test_support_files_and_data_move_into_the_zip_and_the_copied_rubric_finds_th
     root = unpack(built.path, tmp_path / "root")
     config = json.loads((root / "source" / "nn-grader.json").read_text())
     assert config["support"] == ["support/extra.py"]
-    from grader.rubric import load_rubric
+    from grader.rubric.load import load_rubric
 
     staged = load_rubric(root / "source" / config["rubric"])
     assert [p.name for p in staged.support_files] == ["Custom.py"]

@@ -8,13 +8,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.batch import grade_batch
-from grader.grading import GradingOptions
-from grader.identical import code_hash
+from grader.batch.local import grade_batch
+from grader.pipeline.submission import GradingOptions
+from grader.findings.identical import code_hash
 from grader.report.html import render_class_overview, render_student_report
-from grader.results import Student
-from grader.rubric import load_rubric
-from grader.submissions import Submission
+from grader.model.results import Student
+from grader.rubric.load import load_rubric
+from grader.collect.submissions import Submission
 from tests.nbfactory import code, md, notebook, write
 from tests.test_unfinished import COURSE, RUBRIC, needs_course
 

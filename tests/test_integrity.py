@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from grader.bundle import read_bundle
-from grader.datasets import load_dataset
-from grader.evidence import DataFingerprint, Evidence, Figure, FitArgs, Level
-from grader.integrity import TestImages, integrity_findings, load_test_images
+from grader.execute.bundle import read_bundle
+from grader.data.datasets import load_dataset
+from grader.model.evidence import DataFingerprint, Evidence, Figure, FitArgs, Level
+from grader.findings.integrity import TestImages, integrity_findings, load_test_images
 from grader.kernel.recorder import rank_signatures
 from tests.rubric_fixtures import cifar_cnn, history, run, verified
 

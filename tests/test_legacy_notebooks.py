@@ -8,10 +8,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.bundle import read_bundle
-from grader.datasets import load_dataset
-from grader.execute import ExecutionSettings, run_notebook
-from grader.static import cells_from_notebook
+from grader.execute.bundle import read_bundle
+from grader.data.datasets import load_dataset
+from grader.execute.client import ExecutionSettings, run_notebook
+from grader.static.outputs import cells_from_notebook
 
 LEGACY = sorted((Path(__file__).parent / "notebooks" / "legacy").glob("*.ipynb"))
 DEFAULT_RUN = {"optimizer_lr_decay.ipynb", "fit_nb_epoch.ipynb"}

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from grader.errors import UsageError
-from grader.evidence import CellError, CellRef
-from grader.execute import ExecutionSettings, run_notebook
-from grader.limits import (
+from grader.model.evidence import CellError, CellRef
+from grader.execute.client import ExecutionSettings, run_notebook
+from grader.execute.limits import (
     Cgroup,
     GiB,
     KiB,
@@ -38,7 +38,7 @@ from grader.limits import (
     rlimits_for,
     tree_usage,
 )
-from grader.sandbox import probe_bwrap
+from grader.execute.sandbox import probe_bwrap
 from tests.nbfactory import code, notebook
 
 MODES = [pytest.param("bwrap", marks=pytest.mark.skipif(probe_bwrap() is not None, reason=str(probe_bwrap()))), "none"]
@@ -65,8 +65,8 @@ def test_command_line_limits_override_and_zero_lifts_a_limit():
 
 
 def test_rubric_and_command_line_limits_reach_the_kernel_settings(tmp_path):
-    from grader.grading import GradingOptions, GradingSession
-    from grader.rubric import load_rubric_text
+    from grader.pipeline.submission import GradingOptions, GradingSession
+    from grader.rubric.load import load_rubric_text
 
     rubric = load_rubric_text(
         "name: lab\nlimits: {memory: 2GiB, processes: 100, output: 512KiB}\n"
@@ -197,7 +197,7 @@ def test_memory_held_in_memory_files_counts_against_the_limit():
                              text=True, start_new_session=True)
     try:
         assert child.stdout.readline().strip() == "held"
-        from grader.limits import memory_file_bytes
+        from grader.execute.limits import memory_file_bytes
 
         usage = tree_usage(child.pid)
         assert memory_file_bytes(usage.pids) >= 64 * MiB and usage.rss < 64 * MiB  # not resident: only the file count sees it
@@ -211,7 +211,7 @@ def test_memory_held_in_memory_files_counts_against_the_limit():
 
 
 def test_tasks_of_a_user_count_the_threads_of_its_processes():
-    from grader.limits import tasks_of_user
+    from grader.execute.limits import tasks_of_user
 
     sleepers = _spawn(PARENT_OF_SLEEPERS.format(n=2))
     try:

@@ -3,10 +3,10 @@ garbage-collected; several fits of one object share its id."""
 
 from __future__ import annotations
 
-from grader.bundle import read_bundle
-from grader.datasets import load_dataset
-from grader.execute import ExecutionSettings, run_notebook
-from grader.static import cells_from_notebook
+from grader.execute.bundle import read_bundle
+from grader.data.datasets import load_dataset
+from grader.execute.client import ExecutionSettings, run_notebook
+from grader.static.outputs import cells_from_notebook
 from tests.nbfactory import code, notebook
 
 SETUP = """import gc

@@ -13,7 +13,7 @@ import pytest
 from nbformat import v3, v4
 
 from grader.errors import NotebookError
-from grader.notebook import load_notebook, load_notes
+from grader.notebook.load import load_notebook, load_notes
 
 
 def _notebook_text(*cells) -> str:
@@ -360,7 +360,7 @@ def test_static_loader_lets_through_schema_details_the_grader_never_reads(tmp_pa
     ('{"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {"x": NaN}}', "no code cells"),
 ])
 def test_errors_are_the_same_whichever_json_reader_is_used(tmp_path, monkeypatch, content, expected):
-    import grader.notebook as notebook
+    import grader.notebook.load as notebook
 
     class Refusing:  # a fast reader that refuses everything: the stdlib path decides
         @staticmethod
@@ -374,7 +374,7 @@ def test_errors_are_the_same_whichever_json_reader_is_used(tmp_path, monkeypatch
 
 
 def test_merge_conflict_is_named_whichever_json_reader_is_used(tmp_path, monkeypatch):
-    import grader.notebook as notebook
+    import grader.notebook.load as notebook
 
     lines = _notebook_text().splitlines(keepends=True)
     path = _write(tmp_path, "".join(lines[:6] + ["<<<<<<< HEAD\n"] + lines[6:]))

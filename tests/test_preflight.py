@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from grader.errors import EnvironmentProblem
-from grader.evidence import CellError, CellRef, Evidence
-from grader.execute import ExecutionSettings
-from grader.preflight import install_hint, mark_environment_problem, run_preflight, shared_environment_errors
-from grader.results import GradeResult, Student
-from grader.unfinished import had_outputs, incomplete_message, placeholders
+from grader.model.evidence import CellError, CellRef, Evidence
+from grader.execute.client import ExecutionSettings
+from grader.execute.preflight import install_hint, mark_environment_problem, run_preflight, shared_environment_errors
+from grader.model.results import GradeResult, Student
+from grader.notebook.unfinished import had_outputs, incomplete_message, placeholders
 from tests.nbfactory import code, md, notebook
 
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from grader.datasets import load_dataset
+from grader.data.datasets import load_dataset
 from grader.errors import DatasetError, ReferenceModelError
-from grader.reference import (
+from grader.course.reference import (
     format_reference_list,
     format_train_report,
     list_references,
@@ -46,7 +46,7 @@ def test_list_names_every_reference_with_documented_figures():
 
 
 def test_list_does_not_import_keras():
-    code = "import sys; from grader.reference import list_references; list_references(); print('keras' in sys.modules)"
+    code = "import sys; from grader.course.reference import list_references; list_references(); print('keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -161,7 +161,7 @@ def test_importing_reference_models_does_not_import_keras():
 
 @pytest.mark.parametrize("name", sorted(reference_models.REGISTRY))
 def test_stored_architecture_equals_a_fresh_build(built, name):
-    from grader.evidence import to_json
+    from grader.model.evidence import to_json
     from grader.kernel.recorder import describe_model
 
     from reference_models.regenerate import render

@@ -12,10 +12,10 @@ from html.parser import HTMLParser
 import pytest
 
 from grader.checks.base import fmt_number
-from grader.evidence import Cell, CellError, CellRef, Evidence, Figure, Level, Verification
+from grader.model.evidence import Cell, CellError, CellRef, Evidence, Figure, Level, Verification
 from grader.report import html as report
 from grader.report.html import render_class_overview, render_student_report
-from grader.results import GradeResult, Status, Student, SubmissionProblem
+from grader.model.results import GradeResult, Status, Student, SubmissionProblem
 from tests import report_samples as samples
 
 STUB_PLOT = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciLz4="

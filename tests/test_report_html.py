@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.evidence import CellError, CellRef, LayerInfo, Verification
+from grader.model.evidence import CellError, CellRef, LayerInfo, Verification
 from grader.report import html as report
 from grader.report.html import (
     CSP,
@@ -23,7 +23,7 @@ from grader.report.html import (
     trim_tail,
     write_reports,
 )
-from grader.results import GradeResult, Student, SubmissionProblem
+from grader.model.results import GradeResult, Student, SubmissionProblem
 from tests import report_samples as samples
 
 
@@ -398,7 +398,7 @@ def test_overview_is_self_contained_with_a_histogram(overview):
 
 
 def test_overview_has_a_sortable_integrity_column(tmp_path):
-    from grader.evidence import Finding
+    from grader.model.evidence import Finding
 
     results = samples.class_results(n=3)
     flagged = results[1]

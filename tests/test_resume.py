@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from grader.errors import BatchLockedError
-from grader.sandbox import probe_bwrap
-from grader.store import ResultStore
+from grader.execute.sandbox import probe_bwrap
+from grader.store.result_store import ResultStore
 from tests.nbfactory import code, md, notebook, write
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from grader.checks import grade
-from grader.evidence import (
+from grader.model.evidence import (
     Architecture,
     CellRef,
     CompileInfo,
@@ -21,8 +21,8 @@ from grader.evidence import (
     TrainingRun,
     to_json,
 )
-from grader.results import Status
-from grader.retrain import (
+from grader.model.results import Status
+from grader.clean.retrain import (
     RetrainRequest,
     Retraining,
     apply_retraining,
@@ -38,7 +38,7 @@ ADAM = CompileInfo(optimizer="Adam", learning_rate=0.001, loss="categorical_cros
 
 @pytest.fixture(scope="module")
 def data():
-    from grader.datasets import load_dataset
+    from grader.data.datasets import load_dataset
 
     return load_dataset("cifar10", source="synthetic", train_size=300, test_size=100)
 
@@ -156,7 +156,7 @@ def test_lambda_layer_is_not_loaded(tmp_path, data):
 
 @pytest.mark.slow
 def test_verifier_worker_retrains_on_request(tmp_path, data):
-    from grader.verify import Verifier
+    from grader.clean.verify import Verifier
 
     data_path = data.save_npz(tmp_path / "data.npz")
     request = RetrainRequest(model_path=_saved(tmp_path, _cnn()), train_data=str(data_path), test_data=str(data_path),
@@ -237,7 +237,7 @@ def test_a_model_that_could_not_be_retrained_keeps_its_verified_figure_with_the_
 
 
 def test_retrain_flag_reaches_the_grading_options():
-    from grader.cli import _grading_options
+    from grader.cli.commands import _grading_options
 
     common = dict(static=False, data=None, no_verify=False, no_compat=False, cell_timeout=None, notebook_timeout=None,
                   hidden_test=None, retrain=True)
@@ -245,7 +245,7 @@ def test_retrain_flag_reaches_the_grading_options():
 
 
 def test_retraining_changes_the_result_key_only_when_asked_for(tmp_path):
-    from grader.grading import GradingOptions, GradingSession
+    from grader.pipeline.submission import GradingOptions, GradingSession
 
     plain = GradingSession(one_task("- test_accuracy: 60%"), tmp_path / "a")
     asked = GradingSession(one_task("- test_accuracy: 60%"), tmp_path / "b", GradingOptions(retrain=True))
@@ -259,7 +259,7 @@ def test_retraining_changes_the_result_key_only_when_asked_for(tmp_path):
 
 
 def test_evidence_with_a_retrained_figure_round_trips_through_json():
-    from grader.evidence import from_json
+    from grader.model.evidence import from_json
 
     evidence = lab_evidence(verifications=[verified("m1", 0.70)])
     apply_retraining(evidence.verifications[0], _retrained(0.55))

@@ -18,7 +18,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from grader.manual_store import ScoreStore  # noqa: E402
+from grader.store.manual import ScoreStore  # noqa: E402
 from grader.review.app import create_app  # noqa: E402
 from tests.test_review import XSS, make_result  # noqa: E402
 
@@ -29,7 +29,7 @@ TOKEN = "browser-token"
 def served(tmp_path):
     from werkzeug.serving import make_server
 
-    from grader.store import ResultStore
+    from grader.store.result_store import ResultStore
 
     store = ResultStore(tmp_path)
     for key in ("alice", "bob", "carol"):

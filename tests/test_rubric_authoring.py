@@ -1,6 +1,6 @@
 """Rubric authoring: ``grade rubric init`` drafts a rubric from a course template, ``explain``
 shows what it picks in a filled-in notebook, ``validate --against`` checks selectors on the
-template (grader.authoring)."""
+template (grader.rubric.authoring)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from nbformat.v4 import new_code_cell, new_output
 
-from grader.authoring import draft_rubric, explain_rubric, find_questions, template_warnings
+from grader.rubric.authoring import draft_rubric, explain_rubric, find_questions, template_warnings
 from grader.checks.base import fraction
-from grader.cli import main
-from grader.rubric import load_rubric, load_rubric_text, validate_rubric_file
-from grader.static import static_evidence
-from grader.unfinished import empty_code_block
+from grader.cli.commands import main
+from grader.rubric.load import load_rubric, load_rubric_text, validate_rubric_file
+from grader.static.outputs import static_evidence
+from grader.notebook.unfinished import empty_code_block
 from tests.nbfactory import code, md, notebook, write
 from tests.tbmi26 import fill_block
 

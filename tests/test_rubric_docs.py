@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from grader.checks import KINDS
-from grader.rubric import validate_rubric_file
+from grader.rubric.load import validate_rubric_file
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "rubrics.md"
 TEXT = DOCS.read_text(encoding="utf-8")

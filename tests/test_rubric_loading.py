@@ -5,8 +5,8 @@ import textwrap
 import pytest
 
 from grader.errors import RubricError
-from grader.evidence import Level
-from grader.rubric import FastCaps, load_rubric
+from grader.model.evidence import Level
+from grader.rubric.load import FastCaps, load_rubric
 from tests.rubric_fixtures import rubric
 
 FULL = """\
@@ -169,13 +169,13 @@ def test_npz_data_source_resolves_next_to_the_rubric(tmp_path):
 
 def test_built_in_rubric_by_name(tmp_path, monkeypatch):
     (tmp_path / "mylab.yaml").write_text("name: mylab\ntasks: [{id: a, model: {fit: 1}, checks: [{total_params: 5}]}]\n")
-    monkeypatch.setattr("grader.rubric.rubrics_dir", lambda: tmp_path)
+    monkeypatch.setattr("grader.rubric.load.rubrics_dir", lambda: tmp_path)
     assert load_rubric("mylab").name == "mylab"
 
 
 def test_unknown_built_in_rubric_suggests_names(tmp_path, monkeypatch):
     (tmp_path / "cifar10.yaml").write_text("name: c\ntasks: [{id: a, model: {fit: 1}, checks: [{total_params: 5}]}]\n")
-    monkeypatch.setattr("grader.rubric.rubrics_dir", lambda: tmp_path)
+    monkeypatch.setattr("grader.rubric.load.rubrics_dir", lambda: tmp_path)
     with pytest.raises(RubricError, match="Did you mean 'cifar10'.*Built-in rubrics: cifar10"):
         load_rubric("cifar01")
 

@@ -5,9 +5,9 @@ validates and that the hardest requirements grade the documented architectures a
 """
 
 from grader.checks import grade
-from grader.evidence import CompileInfo, Evidence, LayerInfo, ModelSnapshot, Variable
-from grader.results import Status
-from grader.rubric import load_rubric, validate_rubric_file
+from grader.model.evidence import CompileInfo, Evidence, LayerInfo, ModelSnapshot, Variable
+from grader.model.results import Status
+from grader.rubric.load import load_rubric, validate_rubric_file
 from tests.rubric_fixtures import FIXTURES, arch, bn, cells, conv, dense, plain, run
 
 SEEDS = FIXTURES / "seed_requirements.yaml"

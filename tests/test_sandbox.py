@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
+from grader.execute import sandbox
 from grader.errors import SandboxUnavailable, UsageError
-from grader.execute import ExecutionSettings, run_notebook
-from grader.limits import Limits
-from grader.sandbox import (
+from grader.execute.client import ExecutionSettings, run_notebook
+from grader.execute.limits import Limits
+from grader.execute.sandbox import (
     SandboxSpec,
     bwrap_command,
     probe_bwrap,
@@ -42,7 +42,7 @@ def _binds(args: list[str], flag: str) -> list[str]:
 
 def test_none_runs_unsandboxed_and_says_so_once(monkeypatch, caplog):
     monkeypatch.setattr(sandbox, "_warned", set())
-    with caplog.at_level(logging.WARNING, logger="grader.sandbox"):
+    with caplog.at_level(logging.WARNING, logger="grader.execute.sandbox"):
         assert resolve_mode("none") == "none"
         assert resolve_mode("none") == "none"
     assert [r.getMessage() for r in caplog.records if "WITHOUT a sandbox" in r.getMessage()] != []
@@ -52,7 +52,7 @@ def test_none_runs_unsandboxed_and_says_so_once(monkeypatch, caplog):
 def test_auto_falls_back_to_none_where_bwrap_cannot_run(monkeypatch, caplog):
     monkeypatch.setattr(sandbox, "_warned", set())
     monkeypatch.setattr(sandbox, "probe_bwrap", lambda: "bubblewrap is not installed")
-    with caplog.at_level(logging.WARNING, logger="grader.sandbox"):
+    with caplog.at_level(logging.WARNING, logger="grader.execute.sandbox"):
         assert resolve_mode("auto") == "none"
     assert "WITHOUT a sandbox: bubblewrap is not installed" in caplog.text
 
@@ -311,7 +311,7 @@ def test_interrupt_reaches_the_sandboxed_kernel(inside):
 DYING_GRADER = """
 import asyncio, os, sys
 from pathlib import Path
-from grader.execute import ExecutionSettings, prepare
+from grader.execute.client import ExecutionSettings, prepare
 from tests.nbfactory import code, notebook
 
 async def main():
@@ -368,10 +368,10 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cifar10-lab"
 
 
 def _grades(mode: str, out: Path) -> dict[str, list[tuple]]:
-    from grader.batch import grade_batch
-    from grader.grading import GradingOptions
-    from grader.rubric import load_rubric
-    from grader.submissions import collect
+    from grader.batch.local import grade_batch
+    from grader.pipeline.submission import GradingOptions
+    from grader.rubric.load import load_rubric
+    from grader.collect.submissions import collect
 
     collected = collect([EXAMPLE / "submissions"], layout="files", work_dir=out / ".collected")
     # Fast mode: the sandbox changes where the kernel runs, not how long it trains.

@@ -1,4 +1,4 @@
-"""The seals of a grading run (grader.seal) without kernels: stored files changed behind the
+"""The seals of a grading run (grader.store.seal) without kernels: stored files changed behind the
 grader's back are found, put back or refused; the sweep kills only its own run's processes."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import time
 import psutil
 import pytest
 
-from grader.evidence import Evidence
-from grader.results import GradeResult, Student
-from grader.seal import RUN_MARKER, RunSeal, sweep, verify_store
-from grader.store import ResultStore
+from grader.model.evidence import Evidence
+from grader.model.results import GradeResult, Student
+from grader.store.seal import RUN_MARKER, RunSeal, sweep, verify_store
+from grader.store.result_store import ResultStore
 
 
 def _result(key: str, score: float) -> GradeResult:

@@ -2,8 +2,8 @@
 
 from grader.checks import grade
 from grader.checks.selectors import ModelSelector, find_answer, headings, select_model
-from grader.evidence import CellRef, Evidence, Finding, Level, ModelSnapshot
-from grader.results import Status
+from grader.model.evidence import CellRef, Evidence, Finding, Level, ModelSnapshot
+from grader.model.results import Status
 from tests.rubric_fixtures import SGD, big_cnn, cells, cifar_cnn, cifar_fc, lab_evidence, one_task, run
 
 
@@ -161,7 +161,7 @@ def test_function_not_defined_lists_the_functions_that_are():
 
 
 def test_no_training_at_all_names_the_first_error():
-    from grader.evidence import CellError
+    from grader.model.evidence import CellError
 
     evidence = Evidence("s", cells=cells(("code", "x")), cell_errors=[CellError(CellRef(0), "NameError", "name 'x' is not defined")])
     selection = select_model(ModelSelector(fit=1), evidence)

@@ -1,4 +1,4 @@
-"""Static mode: Evidence from a notebook's saved outputs (grader.static)."""
+"""Static mode: Evidence from a notebook's saved outputs (grader.static.outputs)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from grader.evidence import Evidence, Level, from_json, to_json
-from grader.static import cells_from_notebook, markdown_headings, output_text, static_evidence
-from grader.summary_parser import canonical_class
+from grader.model.evidence import Evidence, Level, from_json, to_json
+from grader.static.outputs import cells_from_notebook, markdown_headings, output_text, static_evidence
+from grader.static.summary import canonical_class
 
 DATA = Path(__file__).parent / "data" / "summaries"
 CNN2 = (DATA / "seed000_3_cnn2_mnist.txt").read_text()  # Keras 1, 21 layers, 695,970 params
@@ -358,7 +358,7 @@ def test_static_mode_does_not_import_tensorflow_or_keras():
     import subprocess
     import sys
 
-    code = ("import sys, grader.static\n"
+    code = ("import sys, grader.static.outputs\n"
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
@@ -368,11 +368,11 @@ def test_static_mode_does_not_import_tensorflow_or_keras():
 def test_docstring_examples_hold():
     import doctest
 
-    import grader.log_parser
-    import grader.static
-    import grader.summary_parser
+    import grader.static.logs
+    import grader.static.outputs
+    import grader.static.summary
 
-    for module in (grader.static, grader.summary_parser, grader.log_parser):
+    for module in (grader.static.outputs, grader.static.summary, grader.static.logs):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 

@@ -1,10 +1,10 @@
-"""Training logs and test scores read from saved outputs (grader.log_parser)."""
+"""Training logs and test scores read from saved outputs (grader.static.logs)."""
 
 from __future__ import annotations
 
 import pytest
 
-from grader.log_parser import parse_test_scores, parse_training_log, render_terminal
+from grader.static.logs import parse_test_scores, parse_training_log, render_terminal
 
 # Seed 002 (a Keras 2.0 lecture): fit_generator's log, epochs 5-28 left out by the slides.
 SEED_002_LOG = """\

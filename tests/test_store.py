@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from grader.errors import BatchLockedError, UsageError
-from grader.evidence import (
+from grader.model.evidence import (
     Architecture, CellError, CellRef, CompileInfo, Evidence, Figure, Finding, FitArgs, LayerInfo,
     Level, TrainingRun, Verification,
 )
-from grader.results import CheckResult, GradeResult, Status, Student, SubmissionProblem, TaskResult
-from grader.store import ResultStore, result_key, write_atomic
+from grader.model.results import CheckResult, GradeResult, Status, Student, SubmissionProblem, TaskResult
+from grader.store.result_store import ResultStore, result_key, write_atomic
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -149,7 +149,7 @@ def test_bundle_files_are_stored_beside_the_evidence_and_links_are_not(tmp_path)
 
 
 def test_only_the_recorders_files_are_stored_and_no_more_than_the_cap(tmp_path):
-    from grader.store import _copy_regular_files
+    from grader.store.result_store import _copy_regular_files
 
     bundle = tmp_path / "bundle"
     (bundle / "models").mkdir(parents=True)
@@ -273,8 +273,8 @@ def test_write_atomic_leaves_no_temporary_file(tmp_path):
 _CRASH_BEFORE_RENAME = r"""
 import os, sys
 from pathlib import Path
-from grader import store as module
-from grader.evidence import Evidence
+from grader.store import result_store as module
+from grader.model.evidence import Evidence
 store = module.ResultStore(Path(sys.argv[1]))
 module.os.rename = lambda *args: os._exit(9)   # the process dies between temp write and rename
 store.save_evidence(sys.argv[2], Evidence(submission="alice.ipynb"), None)
@@ -312,9 +312,9 @@ def test_leftover_temporary_result_file_is_ignored_and_cleaned(tmp_path):
 _BATCH = r"""
 import sys
 from pathlib import Path
-from grader.evidence import Architecture, CellRef, Evidence, TrainingRun
-from grader.results import GradeResult, Student
-from grader.store import ResultStore, result_key
+from grader.model.evidence import Architecture, CellRef, Evidence, TrainingRun
+from grader.model.results import GradeResult, Student
+from grader.store.result_store import ResultStore, result_key
 
 out, count = Path(sys.argv[1]), int(sys.argv[2])
 store = ResultStore(out)
@@ -379,7 +379,7 @@ def test_batch_killed_with_sigkill_restarts_with_every_result_exactly_once(tmp_p
 _HOLD_LOCK = r"""
 import sys, time
 from pathlib import Path
-from grader.store import ResultStore
+from grader.store.result_store import ResultStore
 with ResultStore(Path(sys.argv[1])).lock():
     print("locked", flush=True)
     time.sleep(60)

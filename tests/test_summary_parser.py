@@ -1,4 +1,4 @@
-"""model.summary() tables of every Keras generation (grader.summary_parser).
+"""model.summary() tables of every Keras generation (grader.static.summary).
 
 The seed tables live in tests/data/summaries/: ``<name>.txt`` is the table as its Keras version
 printed it, ``<name>.expected.json`` the layers transcribed from the seed, ``<name>.seed.txt``
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.summary_parser import canonical_class, complete_class, parse_shape, parse_summary
+from grader.static.summary import canonical_class, complete_class, parse_shape, parse_summary
 
 DATA = Path(__file__).parent / "data" / "summaries"
 EXPECTED = sorted(DATA.glob("*.expected.json"))

@@ -20,9 +20,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.log_parser import parse_training_log
-from grader.static import output_text, static_evidence
-from grader.summary_parser import parse_summary
+from grader.static.logs import parse_training_log
+from grader.static.outputs import output_text, static_evidence
+from grader.static.summary import parse_summary
 
 DATA = Path(__file__).parent / "data" / "summaries"
 TRUTH_MARK = "KERAS-TRUTH "

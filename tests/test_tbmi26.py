@@ -13,8 +13,8 @@ import pytest
 
 import reference_models
 from grader.checks import grade
-from grader.results import Status
-from grader.rubric import load_rubric
+from grader.model.results import Status
+from grader.rubric.load import load_rubric
 from tests.tbmi26 import DROPOUT, REFERENCE, VERSIONS, evidence_of, filled
 
 RUBRIC = load_rubric("cifar10")

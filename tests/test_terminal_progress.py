@@ -26,9 +26,9 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from grader import sandbox
-from grader.cli import _Progress, main
-from grader.terminal import CheckProgress, EventTail, RunState, eta_seconds, format_eta, progress_line
+from grader.execute import sandbox
+from grader.cli.commands import _Progress, main
+from grader.report.terminal import CheckProgress, EventTail, RunState, eta_seconds, format_eta, progress_line
 from tests.nbfactory import code, md, notebook, write
 
 ESCAPE = re.compile(r"\x1b")

@@ -7,12 +7,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.batch import grade_batch
-from grader.grading import GradingOptions
-from grader.results import Status, Student
-from grader.rubric import load_rubric
-from grader.submissions import Submission
-from grader.unfinished import empty_code_block, filled_code_block, is_placeholder_answer, unfinished_cells
+from grader.batch.local import grade_batch
+from grader.pipeline.submission import GradingOptions
+from grader.model.results import Status, Student
+from grader.rubric.load import load_rubric
+from grader.collect.submissions import Submission
+from grader.notebook.unfinished import empty_code_block, filled_code_block, is_placeholder_answer, unfinished_cells
 
 COURSE = Path("/work/shared/courses/tbmi26")
 if not COURSE.is_dir():  # the course material sits beside the project

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.verify import VerifyRequest, _handle, _verification, measure, predict_within
+from grader.clean.verify import VerifyRequest, _handle, _verification, measure, predict_within
 
 
 class _Oracle:

@@ -27,11 +27,11 @@ from grader.checks.review import demand_level, demanded_level, review_findings
 from grader.checks.manual import ManualScore, apply_manual_scores, load_manual_scores, write_manual_template
 from grader.checks.selectors import ModelSelector, Selection, Target, find_answer, select_model
 from grader.checks.training import FAST_MODE
-from grader.evidence import Architecture, Evidence, Level
-from grader.results import CheckResult, Status, TaskResult
+from grader.model.evidence import Architecture, Evidence, Level
+from grader.model.results import CheckResult, Status, TaskResult
 
 if TYPE_CHECKING:
-    from grader.rubric import Check, Rubric, Task
+    from grader.rubric.load import Check, Rubric, Task
 
 __all__ = [
     "KINDS",

@@ -24,9 +24,9 @@ from grader.checks.base import (
     passed,
 )
 from grader.checks.selectors import Answer, find_answer, headings, section_ranges
-from grader.evidence import Level
-from grader.results import Status
-from grader.unfinished import is_placeholder_answer
+from grader.model.evidence import Level
+from grader.model.results import Status
+from grader.notebook.unfinished import is_placeholder_answer
 
 _FLAGS = re.IGNORECASE | re.MULTILINE
 

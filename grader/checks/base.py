@@ -19,13 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from grader.arithmetic import fmt_int
-from grader.evidence import Architecture, Evidence, Level
-from grader.results import Status
+from grader.model.arithmetic import fmt_int
+from grader.model.evidence import Architecture, Evidence, Level
+from grader.model.results import Status
 
 if TYPE_CHECKING:  # the rubric module imports this package; only type hints go the other way
     from grader.checks.selectors import Target
-    from grader.rubric import Rubric, Task
+    from grader.rubric.load import Rubric, Task
 
 __all__ = [
     "CheckContext",

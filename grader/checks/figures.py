@@ -11,7 +11,7 @@ saved notebook (``reported``). For a model's test accuracy that means, in order:
    same model (static mode: a printed test score in that stretch of the notebook);
 3. the last validation accuracy of the fit's history, at the run's own level.
 
-Each figure comes back as a :class:`grader.evidence.Figure`, so a check can report its level and
+Each figure comes back as a :class:`grader.model.evidence.Figure`, so a check can report its level and
 source and refuse figures weaker than the rubric's ``min_level``.
 """
 
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from grader.arithmetic import fmt_int
+from grader.model.arithmetic import fmt_int
 from grader.checks.selectors import Target
-from grader.evidence import Evaluation, Evidence, Figure, Level, TrainingRun, accuracy_of, history_values
+from grader.model.evidence import Evaluation, Evidence, Figure, Level, TrainingRun, accuracy_of, history_values
 
 __all__ = [
     "AccuracyEvidence",

@@ -13,7 +13,7 @@ produces (which adds the task title, the maximum and the student's answer) can b
 read back as it is. Header names are case-insensitive.
 
 ``grade --manual`` stores the rows with :func:`import_manual_scores` in the output folder's
-human-score store (:mod:`grader.manual_store`), the one ``grade review`` writes to; rows it cannot
+human-score store (:mod:`grader.store.manual`), the one ``grade review`` writes to; rows it cannot
 use come back as warnings with their line number, which the command prints.
 """
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import UsageError
-from grader.results import Status, TaskResult
+from grader.model.results import Status, TaskResult
 
 __all__ = ["ManualScore", "apply_manual_scores", "import_manual_scores", "load_manual_scores", "write_manual_template"]
 
@@ -130,14 +130,14 @@ def apply_manual_scores(results: list[TaskResult], scores: Mapping[tuple[str, st
 def import_manual_scores(results, scores: Mapping[tuple[str, str], ManualScore], out_dir: str | Path, *,
                          grader: str = "csv") -> list[str]:
     """Write the CSV ``scores`` into the human-score store of ``out_dir`` (see
-    :mod:`grader.manual_store`), where the review app's scores also live.
+    :mod:`grader.store.manual`), where the review app's scores also live.
 
-    ``results`` are the batch's :class:`~grader.results.GradeResult` objects. A task's score is
+    ``results`` are the batch's :class:`~grader.model.results.GradeResult` objects. A task's score is
     shared among its manual checks in proportion to their points, as :func:`apply_manual_scores`
     does. Returns one warning per row that was not stored (unknown student or task, a task
     without manual checks, a score above the maximum), naming its line.
     """
-    from grader.manual_store import HumanScore, ScoreStore, manual_items
+    from grader.store.manual import HumanScore, ScoreStore, manual_items
 
     by_student = {result.student.key: result for result in results}
     entries, warnings = [], []

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from grader.layer_names import canonical_class
+from grader.model.layer_names import canonical_class
 
 __all__ = [
     "KNOWN_LAYERS",

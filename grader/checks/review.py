@@ -1,6 +1,6 @@
 """When a check's verdict needs a person: evidence weaker than demanded, or an integrity finding.
 
-Two rules turn a check into "needs review" (:attr:`grader.results.Status.NEEDS_REVIEW`, no
+Two rules turn a check into "needs review" (:attr:`grader.model.results.Status.NEEDS_REVIEW`, no
 points until an instructor accepts it):
 
 * **Evidence level.** A figure the student could have forged does not earn accuracy points. A
@@ -10,14 +10,14 @@ points until an instructor accepts it):
   check. Any check whose figure is weaker than its ``min_level`` is treated the same way. The
   verdict the weaker figure would have given is kept (``details["verdict"]``), so accepting it
   is one decision, not a re-grade.
-* **Integrity findings** (:mod:`grader.integrity`, the bundle reader): a check that passed on the
+* **Integrity findings** (:mod:`grader.findings.integrity`, the bundle reader): a check that passed on the
   figures a finding puts in doubt needs review, with the finding's words. Which findings concern
   which checks is :data:`AFFECTED`; a finding about one model concerns only that model's checks,
   and a submission-wide one (``tampered``) concerns every automatic check.
 
 A failed check stays failed: a forged figure is never lower than the honest one, so a weak figure
 that fails says what a strong one would. An instructor accepts or rejects a reviewed check with a
-human score, as for a manual item (:func:`grader.manual_store.review_items`).
+human score, as for a manual item (:func:`grader.store.manual.review_items`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from grader.checks.base import CheckContext, Outcome, sentence
-from grader.evidence import Finding, Level
-from grader.results import Status
+from grader.model.evidence import Finding, Level
+from grader.model.results import Status
 
 if TYPE_CHECKING:
-    from grader.rubric import Check
+    from grader.rubric.load import Check
 
 __all__ = ["AFFECTED", "DEFAULT_ACCURACY_EVIDENCE", "LEVEL_WORDS", "demand_level", "demanded_level",
            "review_findings"]

@@ -24,11 +24,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from grader.arithmetic import fmt_int
+from grader.model.arithmetic import fmt_int
 from grader.checks.base import one_line, ordinal, plural
 from grader.checks.pattern import canonical_class
-from grader.evidence import Architecture, Cell, CompileInfo, Evidence, Level, ModelSnapshot, TrainingRun
-from grader.unfinished import empty_code_block, filled_code_block
+from grader.model.evidence import Architecture, Cell, CompileInfo, Evidence, Level, ModelSnapshot, TrainingRun
+from grader.notebook.unfinished import empty_code_block, filled_code_block
 
 __all__ = [
     "Answer",

@@ -11,7 +11,7 @@ import difflib
 import re
 from typing import Any
 
-from grader.arithmetic import explain_architecture, explain_output_shape, fmt_int, layer_formula
+from grader.model.arithmetic import explain_architecture, explain_output_shape, fmt_int, layer_formula
 from grader.checks.base import (
     COUNT,
     FRACTION,
@@ -37,7 +37,7 @@ from grader.checks.base import (
 )
 from grader.checks.figures import params_figure
 from grader.checks.pattern import PatternError, canonical_class, parse_pattern
-from grader.evidence import Architecture, LayerInfo
+from grader.model.evidence import Architecture, LayerInfo
 
 def _unknown_architecture(ctx: CheckContext, *, params: bool = False) -> Outcome | None:
     """"Not assessed" for a model whose architecture (or parameter counts) static mode could not
@@ -563,7 +563,7 @@ def output_layer_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     problems = []
     expected_units = p.get("units")
     if expected_units is None and activation == "softmax" and ctx.rubric.dataset:
-        from grader.datasets import SPECS
+        from grader.data.datasets import SPECS
 
         spec = SPECS.get(ctx.rubric.dataset)
         expected_units = spec.classes if spec else None

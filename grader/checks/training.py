@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.arithmetic import fmt_int
+from grader.model.arithmetic import fmt_int
 from grader.checks.base import (
     COUNT,
     FRACTION,
@@ -35,7 +35,7 @@ from grader.checks.base import (
 )
 from grader.checks.figures import accuracy_figure, model_history, params_figure
 from grader.checks.structure import normalize_loss
-from grader.evidence import Level, history_values
+from grader.model.evidence import Level, history_values
 
 FAST_MODE = ("Not assessed in fast mode: training was capped, so accuracy says nothing yet. Train in full "
              "for this check (grade check --full, or grade without --fast).")

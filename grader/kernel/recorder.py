@@ -130,7 +130,7 @@ def _jsonable(value: Any) -> bool:
 
 
 def describe_model(model: Any) -> dict[str, Any]:
-    """The JSON form of :class:`grader.evidence.Architecture` for a Keras model.
+    """The JSON form of :class:`grader.model.evidence.Architecture` for a Keras model.
 
     Parameter figures are counted from the weight shapes, not with ``count_params``, which a
     student can monkeypatch.
@@ -246,7 +246,7 @@ def rank_signatures(x: Any, *, rows: int | None = SIGNATURE_ROWS, train_fraction
     images, ``"r3:..."``; over the whole row otherwise, ``"r1:..."``), and the ranks are hashed.
     Any increasing map applied to every pixel alike (``x / 255``, ``(x - mean) / std``,
     ``astype("float32")``, per-channel standardization of 4-D images) keeps the ranks, so the
-    grader, which hashes its own raw test images the same way (:mod:`grader.integrity`), can
+    grader, which hashes its own raw test images the same way (:mod:`grader.findings.integrity`), can
     count test images among the training rows without knowing the preprocessing.
     ``train_fraction`` leaves out the rows Keras holds out for ``validation_split`` (the last ones).
     """

@@ -28,10 +28,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Sequence
 
-from grader.cell_numbers import CellNumbers
-from grader.evidence import Level
+from grader.notebook.cell_numbers import CellNumbers
+from grader.model.evidence import Level
 from grader.report.html import STATUS_WORDS, clean_text, fmt_points, task_status
-from grader.results import CheckResult, GradeResult, Status
+from grader.model.results import CheckResult, GradeResult, Status
 
 SUMMARY_LIMIT = 1_000_000  # bytes; GitHub refuses a step summary over 1 MiB (1,048,576)
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")

@@ -24,7 +24,7 @@ the graded students change. Brightspace's downloads of submissions name students
 name only, so its export needs the grades export: it gives each name its ``OrgDefinedId`` and
 ``Username``, and ``grade_item`` picks its grade item.
 
-An id is used only by the LMS it came from (:attr:`grader.results.Student.lms`): a Canvas user
+An id is used only by the LMS it came from (:attr:`grader.model.results.Student.lms`): a Canvas user
 id is never written as a Moodle participant number or a Brightspace ``OrgDefinedId``. An export
 that would reach no student — plain folders of notebooks carry no LMS ids — raises
 :class:`ExportError` saying why, and writes nothing; students it cannot place are left out with a
@@ -59,10 +59,10 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
 
-from grader.cell_numbers import CellNumbers
+from grader.notebook.cell_numbers import CellNumbers
 from grader.errors import UsageError
 from grader.report.html import report_folder
-from grader.results import GradeResult, Status
+from grader.model.results import GradeResult, Status
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +377,7 @@ def _moodle_participant(result: GradeResult) -> str | None:
     if s.lms == "moodle":
         return s.student_id if s.student_id and s.student_id.isdigit() else None
     if s.lms is None and result.path:
-        from grader.submissions import MOODLE_DIR, MOODLE_FLAT
+        from grader.collect.submissions import MOODLE_DIR, MOODLE_FLAT
 
         parts = PurePosixPath(result.path.replace("\\", "/")).parts
         for part in parts[:-1]:

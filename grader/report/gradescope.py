@@ -87,7 +87,7 @@ def build_autograder(rubric: str | Path, out: Path, *, data: Path | None = None,
     (the course marks them as questions of its own in Gradescope).
     Raises :class:`UsageError` for anything the zip could not work with, before writing it.
     """
-    from grader.rubric import _resolve_path, load_rubric
+    from grader.rubric.load import _resolve_path, load_rubric
 
     if mode not in MODES:
         raise UsageError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
@@ -137,7 +137,7 @@ def _version() -> str:
 
 
 def _check_data(rubric, data: Path | None, hidden_test: Path | None) -> None:
-    from grader.datasets import check_hidden_test, check_source
+    from grader.data.datasets import check_hidden_test, check_source
 
     name = getattr(rubric, "dataset", None)
     if data is not None:
@@ -314,7 +314,7 @@ def _write_zip(stage: Path, out: Path) -> list[str]:
 def setup_script(wheel: str, requirements: list[str], *, dataset: str | None = None) -> str:
     """setup.sh: Gradescope runs it once, in /autograder/source, when it builds the image.
     ``dataset``: a Keras dataset (one of the rubric's, so a plain name) to download into the image."""
-    from grader.rubric import DATASETS
+    from grader.rubric.load import DATASETS
 
     extra = " ".join(_shell_quote(r) for r in requirements)
     fetch = ""
@@ -476,7 +476,7 @@ def _listing(paths: list[Path], base: Path) -> str:
 
 def _student(root: Path):
     """Who submitted, from Gradescope's submission_metadata.json (when present)."""
-    from grader.results import Student
+    from grader.model.results import Student
 
     try:
         meta = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
@@ -491,12 +491,12 @@ def _student(root: Path):
 
 def grade_notebook(notebook: Path, source: Path, config: dict, *, student=None):
     """Grade one notebook as the autograder is configured; returns the :class:`GradeResult`."""
-    from grader.batch import grade_batch
-    from grader.blame import helpers_next_to
-    from grader.grading import GradingOptions
-    from grader.results import Student
-    from grader.rubric import load_rubric
-    from grader.submissions import Submission
+    from grader.batch.local import grade_batch
+    from grader.findings.blame import helpers_next_to
+    from grader.pipeline.submission import GradingOptions
+    from grader.model.results import Student
+    from grader.rubric.load import load_rubric
+    from grader.collect.submissions import Submission
 
     rubric = load_rubric(source / config["rubric"])
     mode = config["mode"]
@@ -537,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nn-grader: score {results.get('score')}, {len(results.get('tests', []))} test(s)")
         return 0
     if len(argv) == 2 and argv[0] == "check-config":
-        from grader.rubric import load_rubric
+        from grader.rubric.load import load_rubric
 
         config = load_config(Path(argv[1]))
         rubric = load_rubric(Path(argv[1]) / config["rubric"])

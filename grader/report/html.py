@@ -6,11 +6,11 @@ student's notebook is untrusted text: Jinja2 autoescaping is on for every templa
 ``<script>`` in a traceback or an answer shows as text. Long texts are trimmed, with a note.
 
 The templates are in the top-level ``templates/`` folder (:func:`grader.resources.templates_dir`);
-this module turns a :class:`~grader.results.GradeResult` into the small view objects they read.
+this module turns a :class:`~grader.model.results.GradeResult` into the small view objects they read.
 
 Example::
 
-    >>> from grader.results import GradeResult, Student
+    >>> from grader.model.results import GradeResult, Student
     >>> page = render_student_report(GradeResult(student=Student(key="alice"), path="alice.ipynb"))
     >>> "Content-Security-Policy" in page
     True
@@ -36,8 +36,8 @@ import jinja2
 from markupsafe import Markup, escape
 
 from grader import __version__
-from grader.cell_numbers import CellNumbers
-from grader.evidence import (
+from grader.notebook.cell_numbers import CellNumbers
+from grader.model.evidence import (
     Architecture,
     CellError,
     CellRef,
@@ -52,7 +52,7 @@ from grader.evidence import (
 )
 from grader.checks.base import fmt_number, fmt_pct
 from grader.resources import templates_dir
-from grader.results import CheckResult, GradeResult, Status, TaskResult
+from grader.model.results import CheckResult, GradeResult, Status, TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ LIMITS = {
     "other_models": 30,
 }
 
-STATUS_WORDS = {status: status.title for status in Status}  # grader.results.STATUS_TITLES
+STATUS_WORDS = {status: status.title for status in Status}  # grader.model.results.STATUS_TITLES
 
 LEVEL_HELP = {
     "reported": "read from the outputs saved in the submitted notebook; the file could have been edited",
@@ -1273,7 +1273,7 @@ def _render(template: str, **context: Any) -> str:
 def render_student_report(result: GradeResult, *, reference: dict[str, Architecture] | None = None) -> str:
     """One self-contained HTML page with a student's grade and the evidence behind it.
 
-    ``reference`` maps a task id to the reference model's :class:`~grader.evidence.Architecture`;
+    ``reference`` maps a task id to the reference model's :class:`~grader.model.evidence.Architecture`;
     the task's model is shown beside it, layer by layer.
     """
     page = student_page(result, reference=reference)
@@ -1283,7 +1283,7 @@ def render_student_report(result: GradeResult, *, reference: dict[str, Architect
 def render_class_overview(results: list[GradeResult], *, report_links: dict[str, str]) -> str:
     """The class overview page: score histogram, pass rate per check, every student with a link.
 
-    ``report_links`` maps a :attr:`Student.key <grader.results.Student.key>` to the href of that
+    ``report_links`` maps a :attr:`Student.key <grader.model.results.Student.key>` to the href of that
     student's report (relative to the overview page).
     """
     page = class_page(results, report_links=report_links)

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from grader.evidence import history_values
+from grader.model.evidence import history_values
 
 # Colour-blind-safe pair (Okabe–Ito blue and vermillion); training is solid, validation dashed.
 TRAIN_COLOUR = "#0072B2"

@@ -2,7 +2,7 @@
 
 Results are read and indexed once at start-up (:class:`ReviewIndex`); a page then only looks up
 dictionaries, so the next answer opens in milliseconds for a class of hundreds. Scores are
-appended to the folder's human-score store (:mod:`grader.manual_store`) the moment they are
+appended to the folder's human-score store (:mod:`grader.store.manual`) the moment they are
 saved; the store is re-read when its file grows, so scores from a second teaching assistant's
 session appear too. Every request needs the session's token (Jupyter-style: in the URL once,
 then an HttpOnly, SameSite=Strict cookie). Student answers are untrusted markdown: rendered
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from grader.manual_store import ManualItem, ScoreStore, items_to_mark, merge_human_scores, stale_reason
-from grader.results import GradeResult
-from grader.store import ResultStore
+from grader.store.manual import ManualItem, ScoreStore, items_to_mark, merge_human_scores, stale_reason
+from grader.model.results import GradeResult
+from grader.store.result_store import ResultStore
 
 __all__ = ["ReviewIndex", "create_app", "render_answer", "rewrite_reports", "serve"]
 
@@ -338,7 +338,7 @@ def _references(results: list[GradeResult]) -> dict | None:
     # The reference architectures the batch's reports showed, found through the rubric the
     # results name; a report without them only loses the side-by-side layer table.
     try:
-        from grader.rubric import load_rubric
+        from grader.rubric.load import load_rubric
         from reference_models import architecture
 
         rubric = load_rubric(next(r.rubric for r in results if r.rubric))

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import grader.rubric as rubric_module
-from grader.cli import main
+import grader.rubric.load as rubric_module
+from grader.cli.commands import main
 from grader.errors import RubricError
-from grader.rubric import MAX_RUBRIC_BYTES, MAX_TASKS, MAX_YAML_NODES, load_rubric, load_rubric_text
+from grader.rubric.load import MAX_RUBRIC_BYTES, MAX_TASKS, MAX_YAML_NODES, load_rubric, load_rubric_text
 from tests.nbfactory import code, md, notebook, write
 
 U8 = np.uint8
@@ -27,12 +27,12 @@ U8 = np.uint8
 @pytest.fixture
 def no_kernel(monkeypatch):
     """Fail the test if grading starts: every refusal here comes before the first kernel."""
-    import grader.batch
+    import grader.batch.local
 
     def refuse(*args, **kwargs):
         raise AssertionError("grading started although the command line should have been refused")
 
-    monkeypatch.setattr(grader.batch, "grade_batch", refuse)
+    monkeypatch.setattr(grader.batch.local, "grade_batch", refuse)
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def test_data_with_wrong_shapes_or_labels_is_refused(tmp_path, subs, no_kernel, 
 
 
 def test_a_well_formed_data_npz_passes_the_check():
-    from grader.datasets import check_arrays
+    from grader.data.datasets import check_arrays
 
     check_arrays(_cifar(), "cifar10", where="x")
     check_arrays(_cifar(y_train=np.arange(20) % 10), "cifar10", where="x")  # flat labels, as mnist has
@@ -202,7 +202,7 @@ def test_malformed_hidden_test_is_refused(tmp_path, subs, no_kernel, case):
 
 
 def test_hidden_test_may_have_one_hot_labels():
-    from grader.datasets import check_arrays
+    from grader.data.datasets import check_arrays
 
     check_arrays({"x_test": np.zeros((5, 32, 32, 3), U8), "y_test": np.eye(10)[:5]}, "cifar10", where="h", one_hot=True)
 

@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.batch import grade_batch
-from grader.grading import GradingOptions
-from grader.limits import GiB, MiB
-from grader.results import GradeResult, Student
-from grader.rubric import load_rubric
-from grader.sandbox import probe_bwrap
-from grader.submissions import Submission
+from grader.batch.local import grade_batch
+from grader.pipeline.submission import GradingOptions
+from grader.execute.limits import GiB, MiB
+from grader.model.results import GradeResult, Student
+from grader.rubric.load import load_rubric
+from grader.execute.sandbox import probe_bwrap
+from grader.collect.submissions import Submission
 
 pytestmark = pytest.mark.slow  # two batches of a dozen kernels: about a minute
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import grade_batch
-from grader.grading import GradingOptions
-from grader.results import GradeResult, Status, Student
-from grader.rubric import load_rubric
-from grader.submissions import Submission
+from grader.batch.local import grade_batch
+from grader.pipeline.submission import GradingOptions
+from grader.model.results import GradeResult, Status, Student
+from grader.rubric.load import load_rubric
+from grader.collect.submissions import Submission
 from tests.nbfactory import SMALL_CNN_PARAMS
 
 pytestmark = pytest.mark.slow  # four Keras kernels

@@ -26,14 +26,14 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from grader.batch import write_submission_log
-from grader.cli import _safe_key, main
+from grader.batch.local import write_submission_log
+from grader.cli.commands import _safe_key, main
 from grader.errors import ArchiveError
-from grader.manual_store import SCORES_FILE
+from grader.store.manual import SCORES_FILE
 from grader.printable import escape_log_records, printable
-from grader.results import GradeResult, Student, SubmissionProblem
-from grader.submissions import RESERVED_NAMES, collect, extract_archive, student_key
-from grader.terminal import print_check
+from grader.model.results import GradeResult, Student, SubmissionProblem
+from grader.collect.submissions import RESERVED_NAMES, collect, extract_archive, student_key
+from grader.report.terminal import print_check
 from tests.nbfactory import code, md, notebook, write
 
 RUBRIC = Path(__file__).parent / "rubric.yaml"
@@ -349,7 +349,7 @@ def test_a_batch_prints_the_names_of_skipped_and_graded_files_escaped(tmp_path):
 
 def test_a_warning_that_quotes_a_path_a_kernel_chose_prints_its_escape_codes_escaped():
     escape_log_records()
-    record = logging.LogRecord("grader.sandbox", logging.WARNING, __file__, 1,
+    record = logging.LogRecord("grader.execute.sandbox", logging.WARNING, __file__, 1,
                                "%s is not a plain file of the kernel's own", (f"/work/{ESC_NAME}",), None)
     assert logging.lastResort is not None and logging.lastResort.filter(record)
     assert record.getMessage() == "/work/bob\\x1b]0;owned\\x07\\x1b[2J is not a plain file of the kernel's own"

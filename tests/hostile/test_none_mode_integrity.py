@@ -1,6 +1,6 @@
 """What ``--sandbox none`` still guarantees (issue 14): a kernel running as the grader's own user
 may write anywhere in the output folder, but what it changed is found and undone before any
-report or export (grader.seal), and nothing it started is left running when the batch ends.
+report or export (grader.store.seal), and nothing it started is left running when the batch ends.
 
 Real kernels with tiny notebooks (no Keras), graded with ``grade_batch`` as ``grade run`` does.
 """
@@ -15,13 +15,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader.batch import grade_batch
-from grader.grading import GradingOptions
+from grader.batch.local import grade_batch
+from grader.pipeline.submission import GradingOptions
 from grader.report.exports import export_gradebook
-from grader.results import GradeResult, Student
-from grader.rubric import load_rubric_text
-from grader.store import ResultStore
-from grader.submissions import Submission
+from grader.model.results import GradeResult, Student
+from grader.rubric.load import load_rubric_text
+from grader.store.result_store import ResultStore
+from grader.collect.submissions import Submission
 from tests.nbfactory import code, md, notebook, write
 
 # Two batches of real kernels, each graded twice: 5-7 s here, so not marked slow.
@@ -181,12 +181,12 @@ def honest(tmp_path_factory):
     out = root / "out"
     submissions = _write(root, {"alice": HONEST, "bob": HONEST})
     handler = _Capture()
-    logging.getLogger("grader.seal").addHandler(handler)
+    logging.getLogger("grader.store.seal").addHandler(handler)
     try:
         first = _grade(submissions, out)
         second = _grade(submissions, out)
     finally:
-        logging.getLogger("grader.seal").removeHandler(handler)
+        logging.getLogger("grader.store.seal").removeHandler(handler)
     return {"out": out, "first": first, "second": second, "warnings": handler.messages}
 
 
@@ -216,7 +216,7 @@ def test_a_resumed_honest_batch_accepts_its_stored_results(honest):
 def test_the_class_overview_names_a_planted_result(tmp_path):
     from click.testing import CliRunner
 
-    from grader.cli import main
+    from grader.cli.commands import main
 
     out = tmp_path / "out"
     _write(tmp_path, {"alice": HONEST, "mallory": _vandal(out)})

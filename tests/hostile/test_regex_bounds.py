@@ -11,11 +11,11 @@ import time
 import pytest
 
 from grader.checks.selectors import _HEADING
-from grader.evidence import Cell, Evidence
+from grader.model.evidence import Cell, Evidence
 from grader.checks.selectors import headings
-from grader.log_parser import parse_test_scores, parse_training_log
-from grader.static import markdown_headings
-from grader.summary_parser import parse_summary
+from grader.static.logs import parse_test_scores, parse_training_log
+from grader.static.outputs import markdown_headings
+from grader.static.summary import parse_summary
 
 BOUND_S = 1.0
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from grader import sandbox
-from grader.cli import EXIT_USAGE, main
+from grader.execute import sandbox
+from grader.cli.commands import EXIT_USAGE, main
 from tests.nbfactory import code, md, notebook, write
 
 RUBRIC = """
@@ -62,8 +62,8 @@ def test_static_grading_runs_no_kernel_and_needs_no_sandbox(no_bwrap, batch):
 
 
 def test_a_students_own_check_may_fall_back(no_bwrap, monkeypatch):
-    from grader.cli import _require_sandbox
-    from grader.grading import GradingOptions
+    from grader.cli.commands import _require_sandbox
+    from grader.pipeline.submission import GradingOptions
 
     hardened = []
     monkeypatch.setattr(sandbox, "make_undumpable", lambda: hardened.append(True) or True)

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.model_files import Caps, ModelFileRefused, inspect_keras_bytes
-from grader.verify import Verifier, VerifyRequest, _handle, load_saved_model, run_limited
+from grader.clean.model_files import Caps, ModelFileRefused, inspect_keras_bytes
+from grader.clean.verify import Verifier, VerifyRequest, _handle, load_saved_model, run_limited
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_DATA and fork: Linux")
 
@@ -159,7 +159,7 @@ def test_a_models_process_ends_with_the_worker():
 
     import psutil
 
-    code = ("from grader.verify import run_limited; from tests.hostile.test_untrusted_models import _sleep; "
+    code = ("from grader.clean.verify import run_limited; from tests.hostile.test_untrusted_models import _sleep; "
             "run_limited(_sleep, {'seconds': 120}, seconds=300, method='fork')")
     worker = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
     try:
@@ -209,9 +209,9 @@ def test_a_real_model_rewritten_to_absurd_units_is_refused_without_building(save
 
 
 def test_retraining_refuses_the_same_file_before_building_it(saved, monkeypatch):
-    from grader.datasets import Dataset
-    from grader.evidence import Architecture, CellRef, CompileInfo, FitArgs, TrainingRun
-    from grader.retrain import retrain
+    from grader.data.datasets import Dataset
+    from grader.model.evidence import Architecture, CellRef, CompileInfo, FitArgs, TrainingRun
+    from grader.clean.retrain import retrain
 
     run = TrainingRun(index=0, model_id="m1", cell=CellRef(3), architecture=Architecture(),
                       compile=CompileInfo(optimizer="Adam", learning_rate=0.001, loss="categorical_crossentropy"),

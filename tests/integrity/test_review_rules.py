@@ -5,10 +5,10 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from grader.checks import grade
-from grader.cli import main
-from grader.evidence import Finding, Level
-from grader.manual_store import ScoreStore, decide_review, merge_human_scores, pending_reviews, review_items
-from grader.results import STATUS_ICONS, STATUS_TITLES, GradeResult, Status, Student
+from grader.cli.commands import main
+from grader.model.evidence import Finding, Level
+from grader.store.manual import ScoreStore, decide_review, merge_human_scores, pending_reviews, review_items
+from grader.model.results import STATUS_ICONS, STATUS_TITLES, GradeResult, Status, Student
 from tests.rubric_fixtures import lab_evidence, one_task, rubric, verified
 
 ACCURACY = "- test_accuracy: 62%"
@@ -134,7 +134,7 @@ def test_a_decision_on_other_evidence_does_not_carry_over(tmp_path):
 
 
 def test_the_cli_lists_and_accepts_reviews(tmp_path):
-    from grader.store import ResultStore
+    from grader.store.result_store import ResultStore
 
     ResultStore(tmp_path).save_result(_graded(tmp_path)[0])
     runner = CliRunner()
@@ -149,7 +149,7 @@ def test_the_cli_lists_and_accepts_reviews(tmp_path):
 
 def test_the_review_app_lists_a_check_under_review_beside_the_manual_items(tmp_path):
     from grader.review.app import ReviewIndex
-    from grader.store import ResultStore
+    from grader.store.result_store import ResultStore
 
     ResultStore(tmp_path).save_result(_graded(tmp_path)[0])
     index = ReviewIndex(tmp_path)
@@ -160,12 +160,12 @@ def test_the_review_app_lists_a_check_under_review_beside_the_manual_items(tmp_p
     assert merged.tasks[0].checks[0].status is Status.PASSED and merged.score == 1
 
 
-# -- the notebook's own evaluation against the grader's measurement (grader.grading._compare)
+# -- the notebook's own evaluation against the grader's measurement (grader.pipeline.submission._compare)
 
 
 def _compared(claims, measured, *, samples=10_000, measured_on=10_000, different_data=False, eval_cells=None):
-    from grader.evidence import CellRef, Evaluation, Evidence, Verification
-    from grader.grading import _compare
+    from grader.model.evidence import CellRef, Evaluation, Evidence, Verification
+    from grader.pipeline.submission import _compare
     from tests.rubric_fixtures import cifar_cnn, run
 
     last = run(1, 9, cifar_cnn(), model_id="m1")

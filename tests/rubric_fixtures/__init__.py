@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from grader.evidence import (
+from grader.model.evidence import (
     Architecture,
     Cell,
     CellRef,
@@ -27,7 +27,7 @@ from grader.evidence import (
     TrainingRun,
     Verification,
 )
-from grader.rubric import Rubric, load_rubric_text
+from grader.rubric.load import Rubric, load_rubric_text
 
 FIXTURES = Path(__file__).resolve().parent
 

@@ -1,0 +1,1 @@
+"""Scheduling many submissions: the local asyncio runner and the Dask runner."""

@@ -1,0 +1,1 @@
+"""The clean process: verification and retraining of recorded models outside the student's kernel."""

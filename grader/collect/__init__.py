@@ -1,0 +1,1 @@
+"""Collecting submissions: scanning a folder, reading archives, the LMS export layouts."""

@@ -1,0 +1,1 @@
+"""Course-side work: reference models and threshold calibration."""

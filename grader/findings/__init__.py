@@ -1,0 +1,1 @@
+"""Findings drawn from evidence: integrity, copies across students, blame for cell errors."""

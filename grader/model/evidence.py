@@ -1,0 +1,466 @@
+"""Evidence: the facts about one submission that every later stage reads.
+
+Evidence comes from one of two places:
+
+* the grader's own run of the notebook (the in-kernel recorder writes a bundle that
+  :func:`grader.execute.bundle.read_bundle` turns into an :class:`Evidence`), or
+* the outputs saved in the submitted notebook (:mod:`grader.static.outputs`).
+
+Every figure a grade can depend on carries an evidence :class:`Level` (see the trust model in the
+design notes): ``reported`` figures were parsed from the file the student submitted, ``executed``
+figures were recorded during the grader's run inside the student's kernel, ``verified`` figures
+were measured by the grader in a clean process that never ran student code.
+
+All types here are plain dataclasses that round-trip through JSON (:func:`to_json` /
+:func:`from_json`), so a stored result can be re-checked against a changed rubric without
+re-executing anything.
+
+Example::
+
+    >>> run = TrainingRun(index=0, model_id="m1", cell=CellRef(index=4),
+    ...                   architecture=Architecture(total_params=10, trainable_params=10))
+    >>> Evidence(submission="alice.ipynb", runs=[run]).runs_of("m1")[0].index
+    0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Level(enum.IntEnum):
+    """How far a figure can be trusted; higher is stronger."""
+
+    REPORTED = 1
+    EXECUTED = 2
+    VERIFIED = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: "str | Level") -> "Level":
+        if isinstance(text, Level):
+            return text
+        try:
+            return cls[str(text).upper()]
+        except KeyError:
+            raise ValueError(
+                f"unknown evidence level {text!r}: use reported, executed or verified"
+            ) from None
+
+
+@dataclass
+class Figure:
+    """A number with its origin: ``Figure(0.63, Level.VERIFIED, "clean re-evaluation on 10,000 test images")``."""
+
+    value: float
+    level: Level
+    source: str = ""
+
+
+@dataclass
+class CellRef:
+    """Where in the notebook something happened. ``index`` counts every cell from 0, markdown too."""
+
+    index: int
+    heading: str | None = None  # nearest markdown heading above the cell
+    tags: list[str] = field(default_factory=list)
+    cell_id: str | None = None
+
+    @property
+    def number(self) -> int:
+        """The cell as a reader counts it, from 1: what every message shows."""
+        return self.index + 1
+
+
+@dataclass
+class Cell:
+    """One cell of the submitted notebook, as the grader read it from the file (not the kernel)."""
+
+    index: int
+    cell_type: str  # "code" | "markdown" | "raw"
+    source: str
+    tags: list[str] = field(default_factory=list)
+    cell_id: str | None = None
+    heading: str | None = None  # nearest markdown heading at or above this cell
+    has_outputs: bool = False
+
+
+@dataclass
+class LayerInfo:
+    """One layer as Keras built it. ``output_shape`` omits nothing: ``[None, 28, 28, 32]``."""
+
+    name: str
+    class_name: str
+    output_shape: list[int | None] | None = None
+    params: int = 0
+    trainable_params: int = 0
+    non_trainable_params: int = 0
+    activation: str | None = None
+    # Key configuration, only what grading and feedback use: filters, kernel_size, strides,
+    # padding, units, pool_size, rate, momentum, input_dim (fan-in, for parameter arithmetic).
+    config: dict[str, Any] = field(default_factory=dict)
+    trainable: bool = True
+    # A nested model (a VGG16 base inside a Sequential) keeps its own layers here.
+    layers: list[LayerInfo] = field(default_factory=list)
+
+
+@dataclass
+class Architecture:
+    name: str = ""
+    class_name: str = ""  # Sequential, Functional, or a subclass name
+    layers: list[LayerInfo] = field(default_factory=list)  # InputLayer already dropped
+    total_params: int = 0
+    trainable_params: int = 0
+    non_trainable_params: int = 0
+    input_shape: list[int | None] | None = None
+    output_shape: list[int | None] | None = None
+    # Static mode can see a fit without any summary of its model: ``known`` False means nothing
+    # is known of its layers, ``params_known`` False that the parameter counts are not (layers
+    # rebuilt from the code whose input shape was not literal). Checks then say "not assessed".
+    known: bool = field(default=True, metadata={"omit_if_default": True})
+    params_known: bool = field(default=True, metadata={"omit_if_default": True})
+
+    def layer_classes(self) -> list[str]:
+        return [layer.class_name for layer in self.layers]
+
+
+@dataclass
+class CompileInfo:
+    optimizer: str | None = None  # class name: "SGD", "Adam"
+    learning_rate: float | None = None
+    loss: str | None = None  # "categorical_crossentropy", ...
+    metrics: list[str] = field(default_factory=list)
+    optimizer_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataFingerprint:
+    """What the arrays passed to fit/evaluate looked like, without the data itself."""
+
+    samples: int | None = None
+    shape: list[int | None] | None = None
+    dtype: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    mean: float | None = None
+    # Hashes of a few fixed rows, to recognise the test set among the training data.
+    row_hashes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FitArgs:
+    epochs: int | None = None  # what the student asked for
+    epochs_run: int | None = None  # what ran (fast mode may cap it)
+    initial_epoch: int = 0
+    batch_size: int | None = None
+    steps_per_epoch: int | None = None
+    train_samples: int | None = None
+    validation_split: float | None = None
+    validation_samples: int | None = None
+    x: DataFingerprint | None = None
+    capped: dict[str, Any] = field(default_factory=dict)  # {"epochs": [25, 1], "samples": [50000, 512]}
+
+
+@dataclass
+class TrainingRun:
+    """One call of ``Model.fit``."""
+
+    index: int  # 0-based order of fit calls in the notebook
+    model_id: str  # stable id of the model object: several fits on one model share it
+    cell: CellRef
+    architecture: Architecture
+    compile: CompileInfo = field(default_factory=CompileInfo)
+    fit: FitArgs = field(default_factory=FitArgs)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    level: Level = Level.EXECUTED
+    weights_file: str | None = None  # path inside the bundle, .keras
+    weights_sha256: str | None = None  # of weights_file as the recorder saved it: a later rewrite shows
+    duration_s: float | None = None
+    error: str | None = None  # fit raised: "ValueError: ..."
+    fast_mode: bool = False
+    variable: str | None = None  # global name bound to the model at the end, if any
+
+    @property
+    def epochs_trained(self) -> int:
+        """Epochs this fit ran: the longer of its history and the recorder's own count, so a
+        callback that clears ``logs`` cannot make a fit look shorter than it was."""
+        lengths = [len(v) for v in self.history.values()]
+        return max(max(lengths, default=0), self.fit.epochs_run or 0)
+
+    def final(self, key: str) -> float | None:
+        values = history_values(self.history, key)
+        return values[-1] if values else None
+
+
+@dataclass
+class Evaluation:
+    """One call of ``Model.evaluate`` in the student's kernel, or one printed test score."""
+
+    index: int
+    model_id: str | None
+    cell: CellRef
+    samples: int | None = None
+    results: dict[str, float] = field(default_factory=dict)  # {"loss": 1.1, "accuracy": 0.61}
+    level: Level = Level.EXECUTED
+    x: DataFingerprint | None = None
+
+
+@dataclass
+class ModelSnapshot:
+    """A model that exists at the end of the run (trained or not), found through a global name."""
+
+    model_id: str
+    variable: str | None
+    architecture: Architecture
+    compile: CompileInfo | None = None
+    weights_file: str | None = None
+    built_by: str | None = None  # the function that returned it, when the grader called one
+
+
+@dataclass
+class CellError:
+    cell: CellRef
+    ename: str
+    evalue: str
+    traceback: str = ""  # ANSI removed, trimmed
+    source: str = ""
+
+
+# Findings that say the evidence may not mean what it seems (grader.findings.integrity, the bundle reader):
+# the class overview has a column for them, and grader.checks.review puts the checks they concern
+# under review. ``several_fits`` is shown but reviews nothing: the epochs check adds the fits up.
+INTEGRITY_KINDS = ("trained_on_test", "several_fits", "history", "retrain", "mismatch", "printed", "model_file",
+                   "tampered", "recorder")
+
+
+@dataclass
+class Finding:
+    """Something the report should tell, which is not itself a check: a removed API that was
+    mapped, weights loaded from a file, training data that contains test images."""
+
+    kind: str  # "compat", "load_weights", "trained_on_test", "mismatch", "limit", ...
+    message: str
+    cell: CellRef | None = None
+    severity: str = "info"  # info | warning | error
+    # the model it concerns, when it concerns one: its checks need review (grader.checks.review)
+    model_id: str | None = field(default=None, metadata={"omit_if_default": True})
+
+    @property
+    def integrity(self) -> bool:
+        """True for a sign that the evidence may not mean what it seems (not a note)."""
+        return self.kind in INTEGRITY_KINDS and self.severity != "info"
+
+
+@dataclass
+class Verification:
+    """Figures measured by the grader outside the student's kernel for one saved model."""
+
+    model_id: str
+    # "ok" | "unsafe" (needs unsafe deserialization) | "error" | "missing" | "tampered" (file rewritten
+    # after the fit) | "refused" (declares more than the grader builds) | "limit" (over its memory or time)
+    status: str
+    message: str = ""
+    test_accuracy: Figure | None = None
+    test_loss: Figure | None = None
+    samples: int | None = None
+    confusion: list[list[int]] | None = None
+    class_names: list[str] | None = None
+    total_params: int | None = None  # counted in the clean process
+    trainable_params: int | None = None
+    non_trainable_params: int | None = None
+    # Retraining (grader.clean.retrain): the recorded architecture trained afresh by the grader with the
+    # notebook's compile settings and fit arguments, on its own data, with a fixed seed.
+    retrained_accuracy: Figure | None = None
+    retrain_seed: int | None = None
+    retrain_message: str = ""  # why it was not retrained, or what differs from the notebook's training
+
+
+@dataclass
+class Variable:
+    """A plain global at the end of the run (int, float, str, bool), for answer checks."""
+
+    name: str
+    value: Any
+    type_name: str
+
+
+@dataclass
+class Evidence:
+    submission: str
+    mode: str = "executed"  # "executed" | "static"
+    cells: list[Cell] = field(default_factory=list)
+    runs: list[TrainingRun] = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
+    models: list[ModelSnapshot] = field(default_factory=list)
+    variables: list[Variable] = field(default_factory=list)
+    cell_errors: list[CellError] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    verifications: list[Verification] = field(default_factory=list)
+    fast_mode: bool = False
+    kernel_died: str | None = None  # why, when the kernel died
+    timed_out: str | None = None
+    duration_s: float | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def runs_of(self, model_id: str) -> list[TrainingRun]:
+        return [run for run in self.runs if run.model_id == model_id]
+
+    def epochs_trained(self, model_id: str) -> int:
+        """Epochs a model was trained in total, over every fit call on it."""
+        return sum(run.epochs_trained for run in self.runs_of(model_id))
+
+    def verification_of(self, model_id: str) -> Verification | None:
+        for verification in self.verifications:
+            if verification.model_id == model_id:
+                return verification
+        return None
+
+    def evaluations_of(self, model_id: str) -> list[Evaluation]:
+        return [ev for ev in self.evaluations if ev.model_id == model_id]
+
+    def markdown_cells(self) -> list[Cell]:
+        return [cell for cell in self.cells if cell.cell_type == "markdown"]
+
+
+# Keras 1/2 wrote "acc"/"val_acc"; Keras 3 writes "accuracy"/"val_accuracy" or
+# "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy".
+_ACCURACY_SUFFIXES = ("accuracy", "acc")
+
+
+def history_values(history: dict[str, list[float]], key: str) -> list[float]:
+    """The history series for ``key``, accepting the spellings of every Keras generation.
+
+    ``key`` is one of ``loss``, ``val_loss``, ``accuracy``, ``val_accuracy``.
+    """
+    if key in history:
+        return list(history[key])
+    if key.endswith("accuracy"):
+        prefix = "val_" if key.startswith("val_") else ""
+        for name, values in history.items():
+            bare = name[len(prefix):] if prefix and name.startswith(prefix) else name
+            if prefix and not name.startswith(prefix):
+                continue
+            if not prefix and name.startswith("val_"):
+                continue
+            if bare.endswith(_ACCURACY_SUFFIXES) and "top_k" not in bare:
+                return list(values)
+    return []
+
+
+def accuracy_of(results: dict[str, float]) -> float | None:
+    """The accuracy among one epoch's logs or an ``evaluate`` result, by the one rule of
+    :func:`history_values`: any Keras spelling (``acc``, ``accuracy``, ``categorical_accuracy``),
+    never ``top_k_categorical_accuracy``, never a ``val_`` figure."""
+    values = history_values({k: [v] for k, v in results.items()}, "accuracy")
+    return float(values[0]) if values else None
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON round trip. Hand-rolled because the types are few and fixed; Level is stored as its name.
+
+
+def to_json(obj: Any) -> Any:
+    """A JSON-ready structure for any evidence dataclass (or list/dict of them)."""
+    if isinstance(obj, Level):
+        return obj.label
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        # Fields added later are left out at their default, so stored files keep their form.
+        return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_if_default") and getattr(obj, f.name) == f.default)}
+    if isinstance(obj, dict):
+        return {str(k): to_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_json(v) for v in obj]
+    return obj
+
+
+_T = typing.TypeVar("_T")
+
+
+def from_json(cls: type[_T], data: Any) -> _T:
+    """Rebuild a dataclass from :func:`to_json` output. Raises ``ValueError`` on a wrong shape."""
+    return _build(cls, data, getattr(cls, "__name__", "value"))
+
+
+def _build(tp: Any, data: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return data
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if data is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _build(arg, data, where)
+            except (ValueError, TypeError) as exc:
+                errors.append(str(exc))
+        raise ValueError(f"{where}: {errors[0] if errors else 'unexpected null'}")
+    if origin is list:
+        if not isinstance(data, list):
+            raise ValueError(f"{where}: expected a list, got {type(data).__name__}")
+        (item,) = typing.get_args(tp) or (Any,)
+        return [_build(item, v, f"{where}[{i}]") for i, v in enumerate(data)]
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+        _, value_tp = typing.get_args(tp) or (str, Any)
+        return {str(k): _build(value_tp, v, f"{where}.{k}") for k, v in data.items()}
+    if tp is Level:
+        try:
+            return Level.parse(data)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(data)
+        except ValueError:
+            raise ValueError(f"{where}: {data!r:.40} is not one of {[m.value for m in tp]}") from None
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+        hints = typing.get_type_hints(tp)
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            if f.name in data:
+                kwargs[f.name] = _build(hints[f.name], data[f.name], f"{where}.{f.name}")
+        try:
+            return tp(**kwargs)
+        except TypeError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    if tp is float:
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            raise ValueError(f"{where}: expected a number, got {data!r:.40}")
+        return float(data)
+    if tp is int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise ValueError(f"{where}: expected an integer, got {data!r:.40}")
+        return data
+    if tp is str:
+        if not isinstance(data, str):
+            raise ValueError(f"{where}: expected text, got {type(data).__name__}")
+        return data
+    if tp is bool:
+        if not isinstance(data, bool):
+            raise ValueError(f"{where}: expected true/false, got {data!r:.40}")
+        return data
+    if tp is type(None):
+        if data is not None:
+            raise ValueError(f"{where}: expected null")
+        return None
+    return data

@@ -1,0 +1,1 @@
+"""Reading a submitted notebook: loading, cell helpers, unfinished-cell detection."""

@@ -1,0 +1,1 @@
+"""Static grading: evidence read from a notebook's saved outputs and code, without running it."""

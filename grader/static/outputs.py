@@ -1,0 +1,895 @@
+"""Static mode: evidence from the outputs saved in a submitted notebook, without running it.
+
+``grade --static`` grades what a notebook already shows: its ``model.summary()`` tables, its
+epoch logs and its printed test scores (:mod:`grader.static.summary`, :mod:`grader.static.logs`).
+That works for notebooks written for Keras versions that no longer run
+(``Convolution2D(32, 3, 3, border_mode='same')``, ``nb_epoch=``), and takes milliseconds. Every
+figure found here is at :attr:`~grader.model.evidence.Level.REPORTED`: the student could have edited
+the file.
+
+How outputs become training runs:
+
+* each summary table is a model (a :class:`~grader.model.evidence.ModelSnapshot`); the same table
+  printed again for the same variable, with the same layer names, is the same model;
+* each epoch log is one :class:`~grader.model.evidence.TrainingRun`, attached to the model whose
+  summary was printed last for the variable the cell fits (``model.fit``), or, when the code
+  does not say, to the summary printed last; a variable rebuilt since its summary
+  (``model = Sequential()``) has no architecture until a new summary is printed;
+* printed test figures (``Test accuracy: 0.63``, an ``evaluate`` bar in a cell that evaluates
+  test data) become :class:`~grader.model.evidence.Evaluation` of the model trained last.
+
+What static mode cannot settle becomes a :class:`~grader.model.evidence.Finding` of kind ``static``.
+Nothing here imports TensorFlow, and nothing raises on odd notebooks.
+
+Example::
+
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Question 4")])
+    >>> static_evidence(nb, "alice.ipynb").cells[0].heading
+    'Question 4'
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from grader.model.evidence import (
+    Architecture,
+    Cell,
+    CellError,
+    CellRef,
+    CompileInfo,
+    Evaluation,
+    Evidence,
+    FitArgs,
+    Finding,
+    Level,
+    ModelSnapshot,
+    TrainingRun,
+)
+from grader.static.logs import (
+    ParsedLog,
+    ParsedScore,
+    parse_test_scores,
+    parse_training_log,
+    render_terminal,
+    strip_ansi,
+)
+from grader.static.code import CodeModel, code_models, fill_activations, model_in_code
+from grader.static.summary import ParsedSummary, parse_summary
+
+FINDING_KIND = "static"
+
+# ---------------------------------------------------------------------------------------------
+# Cells and headings
+
+
+def _text(value: Any) -> str:
+    """nbformat keeps multi-line strings as str, raw JSON may hold a list of lines."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "".join(str(part) for part in value)
+    return str(value)
+
+
+# Patterns on untrusted markdown: possessive quantifiers, so no line makes them backtrack
+# (``"# Q" + " " * 1600 + "x"`` took 31 s with ``\s+(.*?)\s*#*\s*$``), and lines are cut to
+# _MAX_LINE before matching. The heading text is runs of non-space and of space not followed
+# by the closing ``#``s.
+_MAX_LINE = 2000
+_ATX = re.compile(r"^[ \t]{0,3}+(#{1,6})[ \t]++((?:[^ \t]++|[ \t]++(?!#*+[ \t]*+$))++)")
+_SETEXT = re.compile(r"^[ \t]{0,3}+(=++|-++)[ \t]*+$")
+_HTML_HEADING = re.compile(r"<h[1-6][^>]*>(.*?)</h[1-6]>", re.IGNORECASE | re.DOTALL)
+_BOLD_LINE = re.compile(r"^\s*+(\*\*|__)(.+?)\1\s*+[:.]?+\s*+$")
+_BOLD_LABEL = re.compile(
+    r"^\s*(\*\*|__)((?:question|task|exercise|part|problem|assignment|step)\s*\d+[^*_]{0,60}?)\1",
+    re.IGNORECASE,
+)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def _clean_heading(text: str) -> str:
+    text = _TAGS.sub("", text)
+    text = re.sub(r"(\*\*|__|`)", "", text)
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # [link](url) -> link
+    return re.sub(r"\s+", " ", html.unescape(text)).strip()
+
+
+def markdown_headings(source: str) -> list[str]:
+    """The headings of one markdown cell, in order.
+
+    ATX (``## Question 4``), setext (a line underlined with ``===`` or ``---``), HTML
+    (``<h2>Question 4</h2>``), and a bold first line (``**Question 4**`` or
+    ``**Question 4:** Train a CNN ...``) all count.
+    """
+    headings: list[str] = []
+    lines = [line[:_MAX_LINE] for line in source.split("\n")]
+    in_fence = False
+    first_text = next((line for line in lines if line.strip()), "")
+    bold = _BOLD_LINE.match(first_text) or _BOLD_LABEL.match(first_text)
+    if bold and not _ATX.match(first_text):
+        headings.append(_clean_heading(bold.group(2)))
+    for number, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            text = _clean_heading(atx.group(2))
+            if text:
+                headings.append(text)
+            continue
+        if number > 0 and _SETEXT.match(line) and lines[number - 1].strip():
+            previous = lines[number - 1]
+            if not _ATX.match(previous) and not re.match(r"^\s*([-*+]|\d+\.)\s", previous):
+                text = _clean_heading(previous)
+                if text:
+                    headings.append(text)
+            continue
+        for match in _HTML_HEADING.finditer(line):
+            text = _clean_heading(match.group(1))
+            if text:
+                headings.append(text)
+    return headings
+
+
+def cells_from_notebook(nb: Any) -> list[Cell]:
+    """The notebook's cells as :class:`~grader.model.evidence.Cell`, each with its nearest heading.
+
+    A markdown cell's heading is its own first heading, or the one above it; any other cell
+    carries the last heading of the markdown above it. ``tags`` come from
+    ``cell.metadata.tags``, ``cell_id`` from nbformat 4.5 cell ids.
+    """
+    cells: list[Cell] = []
+    current: str | None = None
+    for index, raw in enumerate(_cells_of(nb)):
+        cell_type = str(raw.get("cell_type") or "code")
+        source = _text(raw.get("source"))
+        metadata = raw.get("metadata") or {}
+        tags = metadata.get("tags") if isinstance(metadata, dict) else None
+        tags = [str(tag) for tag in tags] if isinstance(tags, (list, tuple)) else []
+        heading = current
+        if cell_type == "markdown":
+            found = markdown_headings(source)
+            if found:
+                heading = found[0]
+                current = found[-1]
+        outputs = raw.get("outputs") if cell_type == "code" else None
+        cell_id = raw.get("id")
+        cells.append(Cell(
+            index=index,
+            cell_type=cell_type,
+            source=source,
+            tags=tags,
+            cell_id=str(cell_id) if cell_id else None,
+            heading=heading,
+            has_outputs=bool(outputs),
+        ))
+    return cells
+
+
+def _cells_of(nb: Any) -> list[Any]:
+    cells = nb.get("cells") if hasattr(nb, "get") else getattr(nb, "cells", None)
+    if not isinstance(cells, list):
+        return []
+    return [cell for cell in cells if hasattr(cell, "get")]
+
+
+def _ref(cell: Cell) -> CellRef:
+    return CellRef(index=cell.index, heading=cell.heading, tags=list(cell.tags),
+                   cell_id=cell.cell_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+
+
+def _html_to_text(markup: str) -> str:
+    markup = re.sub(r"<br\s*/?>|</(?:p|div|tr|h[1-6]|li)>", "\n", markup, flags=re.IGNORECASE)
+    return html.unescape(_TAGS.sub("", markup))
+
+
+def output_text(cell: Any) -> str:
+    """A code cell's saved outputs as one text, in order, as the parsers read them.
+
+    Standard output joins as written (a progress bar may be split over many stream outputs),
+    standard error on lines of its own; rich
+    outputs contribute ``text/plain`` (``text/html`` only when there is no plain text), each
+    on lines of its own: Keras 3 prints one summary as several display outputs. Error
+    outputs are left out (see :func:`cell_errors`).
+    """
+    parts: list[str] = []
+    for output in cell.get("outputs") or []:
+        if not hasattr(output, "get"):
+            continue
+        kind = output.get("output_type")
+        if kind == "stream" and output.get("name") == "stderr":
+            # TensorFlow's warnings arrive on stderr in the middle of a progress bar's redraws:
+            # on lines of their own they cannot end up inside a figure.
+            if parts and not parts[-1].endswith("\n"):
+                parts.append("\n")
+            text = _text(output.get("text"))
+            parts.append(text if text.endswith("\n") else text + "\n")
+            continue
+        if kind == "stream":
+            parts.append(_text(output.get("text")))
+            continue
+        if kind not in ("execute_result", "display_data"):
+            continue
+        data = output.get("data") or {}
+        if not hasattr(data, "get"):
+            continue
+        if data.get("text/plain") is not None:
+            text = _text(data.get("text/plain"))
+        elif data.get("text/html") is not None:
+            text = _html_to_text(_text(data.get("text/html")))
+        else:
+            continue
+        if parts and not parts[-1].endswith("\n"):
+            parts.append("\n")
+        parts.append(text if text.endswith("\n") else text + "\n")
+    return "".join(parts)
+
+
+def cell_errors(cell: Any, ref: CellRef, source: str) -> list[CellError]:
+    """The error outputs saved in a code cell (the student's run raised)."""
+    errors = []
+    for output in cell.get("outputs") or []:
+        if hasattr(output, "get") and output.get("output_type") == "error":
+            traceback = strip_ansi("\n".join(_text(line) for line in output.get("traceback") or []))
+            errors.append(CellError(
+                cell=ref,
+                ename=str(output.get("ename") or ""),
+                evalue=strip_ansi(str(output.get("evalue") or "")),
+                traceback=traceback[-4000:],
+                source=source,
+            ))
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# What a cell's code says: which variable it builds, summarises, fits, evaluates
+
+
+_NAME = r"[A-Za-z_]\w*+(?:\.[A-Za-z_]\w*+)*"  # dotted; no backtracking inside a part
+_BUILDERS = (
+    r"(?:Sequential|Model|Functional|load_model|clone_model|model_from_json|model_from_yaml|"
+    r"VGG16|VGG19|ResNet\w*|MobileNet\w*|InceptionV3|InceptionResNetV2|Xception|DenseNet\w*|"
+    r"EfficientNet\w*|NASNet\w*|ConvNeXt\w*)"
+)
+_BUILD_ASSIGN = re.compile(rf"^[ \t]*+({_NAME})[ \t]*=[ \t]*(?:[\w.]+\.)?{_BUILDERS}\s*\(",
+                           re.MULTILINE)
+_CALL_ASSIGN = re.compile(rf"^[ \t]*+({_NAME})[ \t]*=[ \t]*([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+_ADD = re.compile(rf"\b({_NAME})\s*\.\s*(?:add|pop)\s*\(")
+_BUILDS_IN_BODY = re.compile(rf"(?:\b{_BUILDERS}\s*\(|\.\s*add\s*\()")
+_METHOD = re.compile(rf"\b({_NAME})\s*\.\s*(summary|fit|fit_generator|evaluate|evaluate_generator|"
+                     r"compile)\s*\(")
+_DEF = re.compile(r"^(\s*)def\s+([A-Za-z_]\w*)\s*\(")
+_OPTIMIZERS = r"(?:SGD|Adam|AdamW|RMSprop|Adagrad|Adadelta|Adamax|Nadam|Ftrl|Lion)"
+_OPTIMIZER_ASSIGN = re.compile(rf"^[ \t]*+([A-Za-z_]\w*+)[ \t]*=\s*(?:[\w.]+\.)?({_OPTIMIZERS})\s*\(",
+                               re.MULTILINE)
+
+
+def _strip_comments(source: str) -> str:
+    """Source without ``#`` comments (quotes on the same line respected), magics kept."""
+    lines = []
+    for line in source.split("\n"):
+        if "#" in line:
+            quote = None
+            for at, char in enumerate(line):
+                if quote:
+                    if char == quote:
+                        quote = None
+                elif char in "'\"":
+                    quote = char
+                elif char == "#":
+                    line = line[:at]
+                    break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _top_level(source: str) -> str:
+    """The lines that run when the cell runs: function bodies left out."""
+    kept = []
+    inside: int | None = None
+    for line in source.split("\n"):
+        indent = len(line) - len(line.lstrip())
+        if inside is not None:
+            if not line.strip() or indent > inside:
+                continue
+            inside = None
+        definition = _DEF.match(line) or re.match(r"^(\s*)class\s", line)
+        if definition:
+            inside = indent
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _function_bodies(source: str) -> dict[str, str]:
+    bodies: dict[str, str] = {}
+    lines = source.split("\n")
+    for number, line in enumerate(lines):
+        definition = _DEF.match(line)
+        if not definition:
+            continue
+        indent = len(definition.group(1))
+        body = []
+        for following in lines[number + 1:]:
+            if following.strip() and len(following) - len(following.lstrip()) <= indent:
+                break
+            body.append(following)
+        bodies[definition.group(2)] = "\n".join(body)
+    return bodies
+
+
+def _call_arguments(source: str, open_at: int) -> str:
+    """The text between the parenthesis at ``open_at`` and its partner."""
+    depth = 0
+    for at in range(open_at, len(source)):
+        char = source[at]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return source[open_at + 1:at]
+    return source[open_at + 1:]
+
+
+@dataclass
+class _Call:
+    receiver: str
+    method: str
+    arguments: str
+    position: int
+
+
+@dataclass
+class _CellCode:
+    built: list[str] = field(default_factory=list)  # variables (re)built by the cell's own code
+    calls: list[_Call] = field(default_factory=list)
+
+    def receivers(self, *methods: str) -> list[str]:
+        return [call.receiver for call in self.calls if call.method in methods]
+
+    def calls_of(self, *methods: str) -> list[_Call]:
+        return [call for call in self.calls if call.method in methods]
+
+
+def _read_code(source: str, builders: set[str]) -> _CellCode:
+    code = _CellCode()
+    clean = _strip_comments(source)
+    top = _top_level(clean)
+    for match in _BUILD_ASSIGN.finditer(top):
+        code.built.append(match.group(1))
+    for match in _CALL_ASSIGN.finditer(top):
+        if match.group(2) in builders:
+            code.built.append(match.group(1))
+    for match in _ADD.finditer(top):
+        code.built.append(match.group(1))
+    for match in _METHOD.finditer(top):
+        open_at = match.end() - 1
+        code.calls.append(_Call(receiver=match.group(1), method=match.group(2),
+                                arguments=_call_arguments(top, open_at), position=match.start()))
+    return code
+
+
+# -- compile and fit arguments, read from the code ----------------------------------------------
+
+_KEYWORD_NUMBER = r"\b{}\s*=\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+
+
+def _keyword_number(arguments: str, *names: str) -> float | None:
+    for name in names:
+        match = re.search(_KEYWORD_NUMBER.format(name), arguments)
+        if match:
+            try:
+                return float(match.group(1))
+            except ValueError:
+                return None
+    return None
+
+
+def _split_arguments(arguments: str) -> tuple[list[str], dict[str, str]]:
+    """Positional and keyword argument texts of a call, split at top-level commas."""
+    pieces, depth, quote, begin = [], 0, None, 0
+    for at, char in enumerate(arguments):
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            pieces.append(arguments[begin:at])
+            begin = at + 1
+    pieces.append(arguments[begin:])
+    positional, keywords = [], {}
+    for piece in (piece.strip() for piece in pieces):
+        if not piece:
+            continue
+        keyword = re.match(r"^([A-Za-z_]\w*)\s*=(?!=)\s*(.*)$", piece, re.DOTALL)
+        if keyword:
+            keywords[keyword.group(1)] = keyword.group(2).strip()
+        else:
+            positional.append(piece)
+    return positional, keywords
+
+
+def _string(text: str | None) -> str | None:
+    match = re.fullmatch(r"\s*['\"]([\w-]+)['\"]\s*", text or "")
+    return match.group(1) if match else None
+
+
+def _compile_info(arguments: str, optimizers: dict[str, tuple[str, str]]) -> CompileInfo:
+    """What ``model.compile(...)`` was given, as far as the source text says."""
+    info = CompileInfo()
+    positional, keywords = _split_arguments(arguments)
+
+    def argument(name: str, position: int) -> str | None:
+        if name in keywords:
+            return keywords[name]
+        return positional[position] if position < len(positional) else None
+
+    loss = argument("loss", 1)
+    info.loss = _string(loss)
+    loss_class = re.match(r"(?:[\w.]+\.)?([A-Z]\w*)\s*\(", loss or "")
+    if info.loss is None and loss_class:  # keras.losses.CategoricalCrossentropy()
+        info.loss = re.sub(r"(?<!^)(?=[A-Z])", "_", loss_class.group(1)).lower()
+    metrics = argument("metrics", 2)
+    if metrics:
+        info.metrics = re.findall(r"['\"]([\w-]+)['\"]", metrics)
+    optimizer = argument("optimizer", 0)
+    if not optimizer:
+        return info
+    called = re.match(rf"(?:[\w.]+\.)?({_OPTIMIZERS}|[A-Za-z_]\w*)\s*\(", optimizer)
+    if _string(optimizer):
+        info.optimizer = _string(optimizer)
+    elif called:
+        info.optimizer = called.group(1)
+        options = _call_arguments(optimizer, called.end() - 1)
+        info.learning_rate = _keyword_number(options, "learning_rate", "lr")
+        info.optimizer_config = _optimizer_config(options)
+    elif optimizer in optimizers:
+        name, options = optimizers[optimizer]
+        info.optimizer = name
+        info.learning_rate = _keyword_number(options, "learning_rate", "lr")
+        info.optimizer_config = _optimizer_config(options)
+    return info
+
+
+def _optimizer_config(options: str) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for key in ("momentum", "decay", "rho", "beta_1", "beta_2", "epsilon", "weight_decay"):
+        value = _keyword_number(options, key)
+        if value is not None:
+            config[key] = value
+    nesterov = re.search(r"\bnesterov\s*=\s*(True|False)", options)
+    if nesterov:
+        config["nesterov"] = nesterov.group(1) == "True"
+    return config
+
+
+def _fit_args(call: _Call | None, log: ParsedLog) -> FitArgs:
+    fit = FitArgs(
+        epochs=log.epochs,
+        epochs_run=log.epochs_shown,
+        initial_epoch=max(0, log.first_epoch - 1),
+        train_samples=log.train_samples,
+        validation_samples=log.validation_samples,
+    )
+    if log.steps is not None and not log.counts_samples:
+        fit.steps_per_epoch = log.steps
+    if call is not None:
+        batch = _keyword_number(call.arguments, "batch_size")
+        fit.batch_size = int(batch) if batch is not None else None
+        fit.validation_split = _keyword_number(call.arguments, "validation_split")
+        if fit.epochs is None:
+            epochs = _keyword_number(call.arguments, "epochs", "nb_epoch")
+            fit.epochs = int(epochs) if epochs is not None else None
+    return fit
+
+
+# ---------------------------------------------------------------------------------------------
+# Models seen through their summaries
+
+
+@dataclass
+class _Model:
+    model_id: str
+    architecture: Architecture
+    cell: int
+    variable: str | None
+    stale: bool = False  # the variable was rebuilt after this summary was printed
+
+
+def _signature(architecture: Architecture) -> tuple:
+    return tuple((layer.name, layer.class_name, tuple(layer.output_shape or ()), layer.params)
+                 for layer in architecture.layers)
+
+
+@dataclass
+class _Event:
+    line: int
+    order: int
+    summary: ParsedSummary | None = None
+    log: ParsedLog | None = None
+    score: ParsedScore | None = None
+
+
+_TESTISH = re.compile(r"test", re.IGNORECASE)
+_BARE_LIST = re.compile(r"^\s*\[\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*,\s*"
+                        r"([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*\]\s*$")
+
+
+class _StaticReader:
+    """Walks the cells once, keeping track of the models the summaries show."""
+
+    def __init__(self, nb: Any, submission: str):
+        self.evidence = Evidence(submission=submission, mode="static")
+        self.raw_cells = _cells_of(nb)
+        self.evidence.cells = cells_from_notebook(nb)
+        self.models: list[_Model] = []
+        self.by_variable: dict[str, _Model] = {}
+        self.latest: _Model | None = None
+        self.unsummarised: dict[str, str] = {}  # variable -> id of a model with no summary
+        self.unknown_models = 0
+        self.compiles: list[tuple[int, _Call]] = []
+        self.inner_compiles: list[tuple[int, _Call]] = []
+        self.optimizers: dict[str, tuple[str, str]] = {}
+        self.builders = self._builder_functions()
+        self.code_models: list[CodeModel] = code_models(
+            [(cell.index, cell.source) for cell in self.evidence.cells if cell.cell_type == "code"])
+
+    def _from_code(self, receiver: str | None, cell: Cell,
+                   like: Architecture | None = None) -> CodeModel | None:
+        """The model the code bound to ``receiver`` by this cell; without a receiver, the
+        latest one built by then with the same layer classes as ``like``."""
+        found = model_in_code(self.code_models, receiver, cell.index)
+        if found is None and like is not None:
+            for model in reversed(self.code_models):
+                if model.cell <= cell.index and \
+                        fill_activations(copy.deepcopy(like), model.architecture):
+                    return model
+        return found
+
+    def _builder_functions(self) -> set[str]:
+        names = set()
+        for cell in self.evidence.cells:
+            if cell.cell_type != "code":
+                continue
+            for name, body in _function_bodies(_strip_comments(cell.source)).items():
+                if _BUILDS_IN_BODY.search(body):
+                    names.add(name)
+        return names
+
+    def finding(self, message: str, cell: Cell | None = None, severity: str = "warning") -> None:
+        self.evidence.findings.append(Finding(
+            kind=FINDING_KIND, message=message, cell=_ref(cell) if cell else None,
+            severity=severity,
+        ))
+
+    # -- the walk --------------------------------------------------------------------------------
+
+    def read(self) -> Evidence:
+        any_outputs = False
+        for cell, raw in zip(self.evidence.cells, self.raw_cells):
+            if cell.cell_type != "code":
+                continue
+            any_outputs = any_outputs or cell.has_outputs
+            try:
+                self._read_cell(cell, raw)
+            except Exception as exc:  # noqa: BLE001 - one odd cell must not lose the others
+                self.finding(f"cell {cell.index}: its outputs could not be read "
+                             f"({type(exc).__name__}: {exc})", cell)
+        if not any_outputs:
+            self.finding("the notebook has no saved outputs: static grading has nothing to read "
+                         "(run it and save it with outputs, or grade it by executing)",
+                         severity="error")
+        elif not self.evidence.runs and not self.models:
+            self.finding("no model summary and no training log found in the saved outputs",
+                         severity="info")
+        return self.evidence
+
+    def _read_cell(self, cell: Cell, raw: Any) -> None:
+        ref = _ref(cell)
+        self.evidence.cell_errors.extend(cell_errors(raw, ref, cell.source))
+        code = _read_code(cell.source, self.builders)
+        clean = _strip_comments(cell.source)
+        for match in _OPTIMIZER_ASSIGN.finditer(clean):
+            self.optimizers[match.group(1)] = (match.group(2),
+                                               _call_arguments(clean, match.end() - 1))
+        for call in code.calls_of("compile"):
+            self.compiles.append((cell.index, call))
+        # compile() inside a model-building function applies when that function is called.
+        for body in _function_bodies(clean).values():
+            for match in _METHOD.finditer(body):
+                if match.group(2) == "compile":
+                    self.inner_compiles.append((cell.index, _Call(
+                        receiver=match.group(1), method="compile",
+                        arguments=_call_arguments(body, match.end() - 1), position=-1)))
+        if not cell.has_outputs:
+            self._rebuilt(code, cell)
+            return
+        text = render_terminal(output_text(raw))
+        events = self._events(text)
+        # Models the cell prints: created up front so that a fit printed before the summary of
+        # a model built in the same cell still finds it.
+        summaries = [event for event in events if event.summary is not None]
+        summary_receivers = code.receivers("summary")
+        planned = [self._model_for(event.summary, cell,
+                                   _nth(summary_receivers, k), code)
+                   for k, event in enumerate(summaries)]
+        self._rebuilt(code, cell, keep=[model for model in planned if model is not None])
+        fit_calls = code.calls_of("fit", "fit_generator")
+        log_number = 0
+        cell_scores: list[ParsedScore] = []
+        for event in events:
+            if event.summary is not None:
+                model = planned.pop(0)
+                if model is not None:
+                    self._register(model)
+                continue
+            if event.log is not None:
+                call = _nth(fit_calls, log_number)
+                log_number += 1
+                self._training_run(cell, event.log, call, planned, code)
+                continue
+            if event.score is not None:
+                cell_scores.append(event.score)
+        self._evaluations(cell, code, cell_scores, text)
+
+    def _events(self, text: str) -> list[_Event]:
+        events: list[_Event] = []
+        order = 0
+        for summary in parse_summary(text):
+            events.append(_Event(line=summary.line, order=order, summary=summary))
+            order += 1
+        for log in parse_training_log(text):
+            events.append(_Event(line=log.line, order=order, log=log))
+            order += 1
+        for score in parse_test_scores(text):
+            events.append(_Event(line=score.line, order=order, score=score))
+            order += 1
+        events.sort(key=lambda event: (event.line, event.order))
+        return events
+
+    # -- models ----------------------------------------------------------------------------------
+
+    def _rebuilt(self, code: _CellCode, cell: Cell, keep: list[_Model] | None = None) -> None:
+        """Variables the cell (re)builds no longer match the summaries printed before."""
+        fresh = {id(model) for model in keep or []}
+        for variable in code.built:
+            model = self.by_variable.get(variable)
+            if model is not None and id(model) not in fresh and model.cell != cell.index:
+                model.stale = True
+            self.unsummarised.pop(variable, None)
+
+    def _model_for(self, summary: ParsedSummary | None, cell: Cell, receiver: str | None,
+                   code: _CellCode) -> _Model | None:
+        assert summary is not None
+        for problem in summary.problems:
+            name = summary.architecture.name or "a model"
+            self.finding(f"cell {cell.index}: the summary of {name} - {problem}", cell)
+        if not summary.architecture.layers:
+            return None
+        previous = self.by_variable.get(receiver) if receiver else self.latest
+        rebuilt_here = receiver is not None and receiver in code.built
+        if previous is not None and not previous.stale and not rebuilt_here and \
+                _signature(previous.architecture) == _signature(summary.architecture):
+            # The same model printed again (before and after training, say): one model.
+            previous.architecture.trainable_params = summary.architecture.trainable_params
+            previous.architecture.non_trainable_params = summary.architecture.non_trainable_params
+            return previous
+        rebuilt = self._from_code(receiver, cell, like=summary.architecture)
+        if rebuilt is not None:
+            # Keras summaries never print activations; the code that built the model does.
+            fill_activations(summary.architecture, rebuilt.architecture)
+        model_id = f"cell{cell.index}-summary{sum(1 for m in self.models if m.cell == cell.index)}"
+        model = _Model(model_id=model_id, architecture=summary.architecture, cell=cell.index,
+                       variable=receiver)
+        self.models.append(model)
+        self.evidence.models.append(ModelSnapshot(
+            model_id=model_id, variable=receiver, architecture=summary.architecture,
+        ))
+        return model
+
+    def _register(self, model: _Model) -> None:
+        model.stale = False
+        if model.variable:
+            self.by_variable[model.variable] = model
+        self.latest = model
+
+    def _model_of_fit(self, receiver: str | None, planned: list[_Model | None]) -> _Model | None:
+        later = [model for model in planned if model is not None and
+                 (receiver is None or model.variable in (None, receiver))]
+        if receiver is not None and receiver in self.by_variable:
+            model = self.by_variable[receiver]
+        elif receiver is not None and self.latest is not None and self.latest.variable \
+                and self.latest.variable != receiver:
+            model = None  # the last summary shows another variable's model
+        else:
+            model = self.latest
+        if model is None or model.stale:
+            return later[0] if later else None
+        return model
+
+    def _training_run(self, cell: Cell, log: ParsedLog, call: _Call | None,
+                      planned: list[_Model | None], code: _CellCode) -> None:
+        receiver = call.receiver if call is not None else None
+        model = self._model_of_fit(receiver, planned)
+        if model is not None:
+            model_id, architecture = model.model_id, copy.deepcopy(model.architecture)
+        else:
+            key = receiver or f"cell{cell.index}"
+            if key not in self.unsummarised:
+                self.unknown_models += 1
+                self.unsummarised[key] = f"cell{cell.index}-unsummarised{self.unknown_models}"
+            model_id = self.unsummarised[key]
+            what = f"the model in `{receiver}`" if receiver else "the model"
+            rebuilt = self._from_code(receiver, cell)
+            if rebuilt is not None:
+                architecture = copy.deepcopy(rebuilt.architecture)
+                counts = "" if architecture.params_known else \
+                    "; its parameter counts are unknown (the input shape is not in the code)"
+                self.finding(
+                    f"cell {cell.index}: {what} was trained ({log.epochs_shown} epochs shown) "
+                    "but no summary of it was printed; its layers were read from the code"
+                    f"{' of ' + rebuilt.function + '()' if rebuilt.function else ''}{counts}",
+                    cell, severity="info",
+                )
+            else:
+                architecture = Architecture(known=False, params_known=False)
+                self.finding(
+                    f"cell {cell.index}: {what} was trained ({log.epochs_shown} epochs shown) "
+                    "but no summary of it was printed before; its architecture is unknown in "
+                    "static mode",
+                    cell,
+                )
+        run = TrainingRun(
+            index=len(self.evidence.runs),
+            model_id=model_id,
+            cell=_ref(cell),
+            architecture=architecture,
+            compile=self._compile_for(cell, receiver, call),
+            fit=_fit_args(call, log),
+            history=log.history,
+            level=Level.REPORTED,
+            variable=receiver,
+        )
+        self.evidence.runs.append(run)
+        if log.interrupted:
+            self.finding(
+                f"cell {cell.index}: the training log stops inside epoch "
+                f"{log.first_epoch + log.epochs_shown} of {log.epochs}: the run was interrupted",
+                cell, severity="info",
+            )
+        elif log.epochs is not None and log.first_epoch - 1 + log.epochs_shown < log.epochs:
+            self.finding(
+                f"cell {cell.index}: the log shows {log.epochs_shown} of {log.epochs} epochs "
+                "(early stopping, or the output was cut)",
+                cell, severity="info",
+            )
+
+    def _compile_for(self, cell: Cell, receiver: str | None, call: _Call | None) -> CompileInfo:
+        candidates = [
+            (index, compile_call) for index, compile_call in self.compiles
+            if index < cell.index or call is None or compile_call.position < call.position
+        ]
+        if receiver is not None:
+            # Another variable's compile() says nothing about this model.
+            candidates = [pair for pair in candidates if pair[1].receiver == receiver]
+        if not candidates:
+            candidates = [pair for pair in self.inner_compiles if pair[0] <= cell.index]
+        if not candidates:
+            return CompileInfo()
+        return _compile_info(candidates[-1][1].arguments, self.optimizers)
+
+    # -- evaluations ----------------------------------------------------------------------------
+
+    def _evaluations(self, cell: Cell, code: _CellCode, scores: list[ParsedScore],
+                     text: str) -> None:
+        evaluates = code.calls_of("evaluate", "evaluate_generator")
+        on_test = any(_TESTISH.search(call.arguments) for call in evaluates)
+        accepted = [score for score in scores if score.kind == "printed" or on_test]
+        if on_test:
+            # `model.evaluate(x_test, y_test)` as the cell's last line shows [loss, accuracy].
+            for number, line in enumerate(text.split("\n")):
+                match = _BARE_LIST.match(line)
+                if match:
+                    loss, accuracy = float(match.group(1)), float(match.group(2))
+                    if 0.0 <= accuracy <= 1.0:
+                        accepted.append(ParsedScore(results={"loss": loss, "accuracy": accuracy},
+                                                    line=number, text=line.strip()))
+        accepted.sort(key=lambda score: score.line)
+        merged: list[dict[str, float]] = []
+        for score in accepted:
+            if merged and _agrees(merged[-1], score.results):
+                for key, value in score.results.items():
+                    if key not in merged[-1] or len(repr(value)) > len(repr(merged[-1][key])):
+                        merged[-1][key] = value
+            else:
+                merged.append(dict(score.results))
+        model_id = self._model_of_evaluation(cell, evaluates)
+        for results in merged:
+            self.evidence.evaluations.append(Evaluation(
+                index=len(self.evidence.evaluations),
+                model_id=model_id,
+                cell=_ref(cell),
+                results=results,
+                level=Level.REPORTED,
+            ))
+
+    def _model_of_evaluation(self, cell: Cell, evaluates: list[_Call]) -> str | None:
+        receiver = evaluates[0].receiver if evaluates else None
+        if receiver is not None:
+            for run in reversed(self.evidence.runs):
+                if run.variable == receiver:
+                    return run.model_id
+            if receiver in self.by_variable:
+                return self.by_variable[receiver].model_id
+        if self.evidence.runs:
+            return self.evidence.runs[-1].model_id
+        return self.latest.model_id if self.latest else None
+
+
+def _nth(items: list[Any], n: int) -> Any:
+    """The n-th item, or the last one when the code shows fewer calls than the outputs (a call
+    in a loop or a helper function)."""
+    if not items:
+        return None
+    return items[n] if n < len(items) else items[-1]
+
+
+def _agrees(known: dict[str, float], new: dict[str, float]) -> bool:
+    """Two printed test figures belong to one evaluation unless they disagree on a metric."""
+    for key, value in new.items():
+        if key in known:
+            tolerance = max(5e-4, 5e-4 * abs(known[key]))
+            if abs(known[key] - value) > tolerance:
+                return False
+    return True
+
+
+def static_evidence(nb: Any, submission: str) -> Evidence:
+    """Evidence for one submission from the outputs saved in its notebook; nothing is executed.
+
+    ``nb`` is an nbformat v4 notebook (a :class:`nbformat.NotebookNode` or a plain dict).
+    Every training run and evaluation is at level ``reported``; what could not be settled
+    (a log without a summary, an unreadable table, an interrupted run) is a finding of kind
+    ``static``. Never raises on odd content.
+    """
+    started = time.perf_counter()
+    try:
+        evidence = _StaticReader(nb, submission).read()
+    except Exception as exc:  # noqa: BLE001 - static grading must report, not crash
+        evidence = Evidence(submission=submission, mode="static")
+        evidence.findings.append(Finding(
+            kind=FINDING_KIND, severity="error",
+            message=f"the notebook's outputs could not be read ({type(exc).__name__}: {exc})",
+        ))
+    evidence.duration_s = time.perf_counter() - started
+    return evidence
+
+
+__all__ = [
+    "FINDING_KIND",
+    "cell_errors",
+    "cells_from_notebook",
+    "markdown_headings",
+    "output_text",
+    "static_evidence",
+]
