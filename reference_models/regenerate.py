@@ -16,8 +16,8 @@ from reference_models import ARCHITECTURES_DIR
 
 
 def describe(name: str) -> dict[str, Any]:
-    """The :class:`~grader.evidence.Architecture` JSON of a fresh build of reference ``name``."""
-    from grader.evidence import Architecture, from_json, to_json
+    """The :class:`~grader.model.evidence.Architecture` JSON of a fresh build of reference ``name``."""
+    from grader.model.evidence import Architecture, from_json, to_json
     from grader.kernel.recorder import describe_model
 
     model = reference_models.get(name).build()
