@@ -40,10 +40,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from grader.batch.local import grade_batch
-    from grader.pipeline.submission import GradingOptions
-    from grader.report.html import write_reports
+    from grader.config import GradingOptions
+    from grader.report.write import write_reports
     from grader.rubric.load import load_rubric
-    from grader.collect.submissions import collect
+    from grader.collect import collect
 
     folder = Path(tempfile.mkdtemp(prefix="nn-grader-bench-memory-"))
     write_batch(folder / "subs", small_notebook, args.count)

@@ -88,9 +88,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from grader.batch.local import grade_batch
-    from grader.pipeline.submission import GradingOptions
+    from grader.config import GradingOptions
     from grader.rubric.load import load_rubric
-    from grader.collect.submissions import collect
+    from grader.collect import collect
 
     folder = Path(tempfile.mkdtemp(prefix="nn-grader-bench-workers-"))
     write_batch(folder / "subs", fast_notebook, args.count)

@@ -83,7 +83,7 @@ class ReferenceModel:
     seed: str  # the seed file's number: "001"
     title: str
     description: str
-    dataset: str  # a name of grader.data.datasets.SPECS, or a course dataset the grader cannot load
+    dataset: str  # a name of grader.data.registry.SPECS, or a course dataset the grader cannot load
     builder: Callable[..., Any]
     figures: Figures
     compile: CompileSettings

@@ -22,7 +22,7 @@ import nbformat
 
 import reference_models
 from grader.model.evidence import CellError, CellRef, CompileInfo, DataFingerprint, Evidence, FitArgs, TrainingRun
-from grader.static.outputs import cells_from_notebook
+from grader.notebook.cells import cells_from_notebook
 
 TEMPLATES = Path(__file__).resolve().parent / "data" / "tbmi26"
 CUSTOM_PY = TEMPLATES / "Custom.py"

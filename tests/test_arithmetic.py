@@ -1,6 +1,7 @@
 """Parameter arithmetic per layer, as the course asks students to do it (issue 4, item 3)."""
 
-from grader.model.arithmetic import explain_architecture, explain_layer, explain_output_shape, fmt_int, layer_formula
+from grader.model.arithmetic import explain_architecture, explain_layer, explain_output_shape, layer_formula
+from grader.model.format import fmt_int
 from grader.model.evidence import LayerInfo
 from tests.rubric_fixtures import arch, bn, cifar_cnn, conv, dense, plain
 

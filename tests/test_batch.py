@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from grader.batch.local import (
-    Gpu, choose_gpus, default_workers, detect_gpus, grade_batch, grade_submissions, kernel_environments,
-    pending_executions,
-)
+from grader.batch.gpus import Gpu, choose_gpus, default_workers, detect_gpus, kernel_environments
+from grader.batch.local import grade_batch, grade_submissions, pending_executions
 from grader.errors import UsageError
-from grader.pipeline.submission import GradingOptions, GradingSession
+from grader.config import GradingOptions
+from grader.pipeline.session import GradingSession
 from grader.model.results import Student
 from grader.rubric.load import load_rubric
-from grader.collect.submissions import Submission
+from grader.collect import Submission
 from tests.nbfactory import code, md, notebook, write
 
 SMI_OUTPUT = """0, GPU-aaaa1111-0000, NVIDIA H100 80GB HBM3, 81559
@@ -31,21 +29,6 @@ def _fake_nvidia_smi(folder: Path, output: str = SMI_OUTPUT, status: int = 0) ->
     script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{output}EOF\nexit {status}\n")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return script
-
-
-def _rubric(folder: Path, *, expected: int = 42, extra: str = "") -> Path:
-    path = folder / "rubric.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        name: tiny
-        title: Tiny answers
-        tasks:
-          - id: q1
-            title: the answer
-            checks:
-              - answer: {{variable: answer, equals: {expected}}}
-              - code: {{pattern: 'answer\\s*='}}
-        """) + extra)
-    return path
 
 
 def _submissions(folder: Path, sources: dict[str, str]) -> list[Submission]:
@@ -87,11 +70,11 @@ def test_gpus_option_picks_listed_gpus_and_refuses_unknown_ones():
 
 def test_default_workers_follow_gpu_memory_within_cores_and_host_memory(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    monkeypatch.setattr("grader.batch.local._host_memory", lambda: 128 * 2**30)
+    monkeypatch.setattr("grader.batch.gpus._host_memory", lambda: 128 * 2**30)
     assert default_workers() == 16
     assert default_workers([Gpu("0", "small", 12 * 2**30)]) == 2
     assert default_workers([Gpu("0", "big", 80 * 2**30), Gpu("1", "big", 80 * 2**30)]) == 16
-    monkeypatch.setattr("grader.batch.local._host_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr("grader.batch.gpus._host_memory", lambda: 8 * 2**30)
     assert default_workers([Gpu("0", "big", 80 * 2**30)]) == 2
 
 
@@ -102,8 +85,8 @@ def test_kernel_slots_take_the_gpus_in_turn_with_memory_growth():
     assert kernel_environments(2, []) == [{}, {}]
 
 
-def test_each_kernel_runs_with_the_environment_of_its_gpu(tmp_path):
-    rubric = load_rubric(_rubric(tmp_path, extra=(
+def test_each_kernel_runs_with_the_environment_of_its_gpu(tmp_path, tiny_rubric):
+    rubric = load_rubric(tiny_rubric(extra=(
         "  - id: gpu\n"
         "    title: the kernel's GPU\n"
         "    checks:\n"
@@ -121,8 +104,8 @@ def test_each_kernel_runs_with_the_environment_of_its_gpu(tmp_path):
 # --- logs and clean-up ----------------------------------------------------------------------
 
 
-def test_each_submission_gets_a_log_with_stages_and_cell_errors(tmp_path):
-    rubric = load_rubric(_rubric(tmp_path))
+def test_each_submission_gets_a_log_with_stages_and_cell_errors(tmp_path, tiny_rubric):
+    rubric = load_rubric(tiny_rubric())
     submissions = _submissions(tmp_path / "subs", {"bob": "import sys\nprint('to the kernel', file=sys.__stderr__)\nanswer = 41\n1 / 0"})
     grade_batch(submissions, rubric, tmp_path / "out", options=GradingOptions(preflight=False))
     log = (tmp_path / "out" / "bob" / "grading.log").read_text()
@@ -134,8 +117,8 @@ def test_each_submission_gets_a_log_with_stages_and_cell_errors(tmp_path):
     assert "to the kernel" in (tmp_path / "out" / "bob" / "kernel.log").read_text()
 
 
-def test_working_folders_are_removed_during_the_batch_once_their_kernel_is_gone(tmp_path):
-    rubric = load_rubric(_rubric(tmp_path))
+def test_working_folders_are_removed_during_the_batch_once_their_kernel_is_gone(tmp_path, tiny_rubric):
+    rubric = load_rubric(tiny_rubric())
     submissions = _submissions(tmp_path / "subs", {"a": "answer = 42", "b": "answer = 42", "c": "answer = 1"})
     session = GradingSession(rubric, tmp_path / "out", GradingOptions(preflight=False))
     runs = session.work_root / "runs"
@@ -167,29 +150,29 @@ def _entries(out: Path) -> dict[str, int]:
             if p.is_dir() and not p.name.startswith(".")}
 
 
-def test_rubric_change_rechecks_stored_evidence_without_executing(tmp_path):
+def test_rubric_change_rechecks_stored_evidence_without_executing(tmp_path, tiny_rubric):
     submissions = _submissions(tmp_path / "subs", {"a": "answer = 42", "b": "answer = 7"})
     out = tmp_path / "out"
-    first = grade_batch(submissions, load_rubric(_rubric(tmp_path)), out, options=GradingOptions(preflight=False))
+    first = grade_batch(submissions, load_rubric(tiny_rubric()), out, options=GradingOptions(preflight=False))
     assert [r.score for r in first] == [2, 1]
     before = _entries(out)
-    changed = load_rubric(_rubric(tmp_path, expected=7))  # only a check's expected value changes
+    changed = load_rubric(tiny_rubric(expected=7))  # only a check's expected value changes
     second = grade_batch(submissions, changed, out, options=GradingOptions(preflight=False))
     assert [r.score for r in second] == [1, 2]
     assert _entries(out) == before
     assert "reused from the store" in (out / "a" / "grading.log").read_text()
 
 
-def test_changed_execution_settings_execute_again(tmp_path):
+def test_changed_execution_settings_execute_again(tmp_path, tiny_rubric):
     submissions = _submissions(tmp_path / "subs", {"a": "answer = 42"})
-    out, rubric = tmp_path / "out", load_rubric(_rubric(tmp_path))
+    out, rubric = tmp_path / "out", load_rubric(tiny_rubric())
     grade_batch(submissions, rubric, out, options=GradingOptions(preflight=False))
     grade_batch(submissions, rubric, out, options=GradingOptions(preflight=False, cell_timeout=77))
     assert len(_entries(out)) == 2
 
 
-def test_result_key_is_the_same_in_every_batch_with_prepared_data(tmp_path):
-    path = _rubric(tmp_path, extra="dataset: cifar10\ndata_source: synthetic\n")
+def test_result_key_is_the_same_in_every_batch_with_prepared_data(tmp_path, tiny_rubric):
+    path = tiny_rubric(extra="dataset: cifar10\ndata_source: synthetic\n")
     submission = _submissions(tmp_path / "subs", {"a": "answer = 42"})[0]
     keys = []
     for _ in range(2):
@@ -203,24 +186,27 @@ def test_result_key_is_the_same_in_every_batch_with_prepared_data(tmp_path):
     assert keys[0] == keys[1]
 
 
-def test_nothing_is_pending_when_every_submission_has_stored_evidence(tmp_path):
+def test_nothing_is_pending_when_every_submission_has_stored_evidence(tmp_path, tiny_rubric):
     submissions = _submissions(tmp_path / "subs", {"a": "answer = 42", "b": "answer = 1"})
-    rubric = load_rubric(_rubric(tmp_path))
+    rubric = load_rubric(tiny_rubric())
     grade_batch(submissions[:1], rubric, tmp_path / "out", options=GradingOptions(preflight=False))
     session = GradingSession(rubric, tmp_path / "out", GradingOptions())
     try:
         assert [s.student.key for s in pending_executions(session, submissions)] == ["b"]
-        session.options.force = True
-        assert len(pending_executions(session, submissions)) == 2
     finally:
         session.close()
+    forced = GradingSession(rubric, tmp_path / "out", GradingOptions(force=True))  # the config is resolved once
+    try:
+        assert len(pending_executions(forced, submissions)) == 2
+    finally:
+        forced.close()
 
 
 _PREPARE_FROM_KERAS_CACHE = r"""
 import sys
 from pathlib import Path
 from grader.errors import DatasetError
-from grader.pipeline.submission import _prepared_dataset
+from grader.pipeline.dataset import prepared_dataset as _prepared_dataset
 try:
     _prepared_dataset("cifar10", "auto", None, None, cache=Path(sys.argv[1]) / "cache", target=Path(sys.argv[1]) / "data")
 except DatasetError as exc:
@@ -241,8 +227,8 @@ def test_data_from_the_keras_cache_is_read_outside_the_graders_process(tmp_path)
     assert "keras imported: False" in done.stdout
 
 
-def test_prepared_data_is_kept_for_the_next_batch(tmp_path):
-    path = _rubric(tmp_path, extra="dataset: cifar10\ndata_source: synthetic\n")
+def test_prepared_data_is_kept_for_the_next_batch(tmp_path, tiny_rubric):
+    path = tiny_rubric(extra="dataset: cifar10\ndata_source: synthetic\n")
     cache = tmp_path / "out" / ".store" / ".data"
     seen = []
     for _ in range(2):
@@ -256,8 +242,8 @@ def test_prepared_data_is_kept_for_the_next_batch(tmp_path):
     assert len(seen[0]) == 1 and seen[1] == seen[0]  # made once, not written again
 
 
-def test_a_kernel_that_cannot_start_costs_its_submission_not_the_batch(tmp_path):
-    rubric = load_rubric(_rubric(tmp_path, extra="kernel: no-such-kernel-here\n"))
+def test_a_kernel_that_cannot_start_costs_its_submission_not_the_batch(tmp_path, tiny_rubric):
+    rubric = load_rubric(tiny_rubric(extra="kernel: no-such-kernel-here\n"))
     submissions = _submissions(tmp_path / "subs", {"a": "answer = 42", "b": "answer = 42"})
     results = grade_batch(submissions, rubric, tmp_path / "out", options=GradingOptions(preflight=False))
     assert [r.student.key for r in results] == ["a", "b"]

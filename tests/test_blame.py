@@ -58,7 +58,7 @@ def test_grade_check_uses_the_students_helper_and_support_files(tmp_path, monkey
 
     from grader.batch import local as batch
 
-    import grader.cli.commands as cli
+    import grader.cli as cli
     from grader.findings.blame import helpers_next_to
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from Custom import PlotModelEval\nimport numpy")])
@@ -80,7 +80,8 @@ def test_grade_check_uses_the_students_helper_and_support_files(tmp_path, monkey
 
 
 def test_support_option_is_merged_with_the_rubrics_support_files(tmp_path):
-    from grader.pipeline.submission import GradingOptions, GradingSession
+    from grader.config import GradingOptions
+    from grader.pipeline.session import GradingSession
     from grader.rubric.load import load_rubric
 
     rubric = load_rubric("cifar10")

@@ -30,7 +30,9 @@ from pathlib import Path
 import pytest
 
 from tests import report_samples as samples
-from grader.report.html import render_class_overview, render_student_report, write_reports
+from grader.report.overview import render_class_overview
+from grader.report.student import render_student_report
+from grader.report.write import write_reports
 
 # Rendering a class of reports and starting Chromium takes 20–40 s on a shared 2-core machine.
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -121,5 +121,5 @@ def test_a_fit_recorded_twice_loses_its_model_file_and_is_flagged(tmp_path):
     bundle = _write(tmp_path, START, FIT, dict(FIT, history={"accuracy": [0.99, 0.99]}), {"event": "end"})
     (bundle / "models" / "m1.keras").write_bytes(b"zip")
     evidence = read_bundle(bundle, submission="s", cells=CELLS)
-    assert all(run.weights_file is None for run in evidence.runs)
+    assert evidence.runs and all(run.weights_file is None for run in evidence.runs)
     assert any(f.kind == "tampered" and "#1" in f.message for f in evidence.findings)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.course.calibrate import Margin, calibrate, calibrate_command, format_calibration, thresholds
+from grader.cli.calibrate import calibrate_command
+from grader.course.calibrate import Margin, calibrate, format_calibration, thresholds
 from grader.errors import DatasetError
 from grader.rubric.load import load_rubric, load_rubric_text
 

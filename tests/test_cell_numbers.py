@@ -11,7 +11,7 @@ from rich.console import Console
 from grader.notebook.cell_numbers import CellNumbers
 from grader.model.evidence import Cell, CellError, CellRef, Evidence
 from grader.report.ci import junit_tree
-from grader.report.exports import feedback_text
+from grader.report.exports.gradebook import feedback_text
 from grader.model.results import CheckResult, GradeResult, Status, Student, TaskResult
 from grader.report.terminal import print_check
 import xml.etree.ElementTree as ET

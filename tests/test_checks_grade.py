@@ -55,6 +55,7 @@ def test_title_override():
 
 
 def test_every_check_kind_has_a_default_title():
+    assert KINDS, "no check kind is registered"
     for name, kind in KINDS.items():
         assert kind.example, name
         assert kind.title(_example_params(kind)), name
@@ -93,7 +94,7 @@ def test_a_check_that_breaks_on_odd_evidence_is_not_assessed():
 def test_empty_evidence_gives_a_result_for_every_task():
     results = grade(rubric(LAB), Evidence("nothing.ipynb"))
     assert [r.task_id for r in results] == ["fc", "cnn"]
-    assert all(c.status is Status.NOT_ASSESSED for r in results for c in r.checks)
+    assert all(r.checks for r in results) and all(c.status is Status.NOT_ASSESSED for r in results for c in r.checks)
     assert results[0].selector_message.startswith("No markdown cell matches 'Question 2'.")
 
 
@@ -115,5 +116,5 @@ def test_task_results_are_typed():
     results = grade(loaded, lab_evidence())
     # one result per task, in rubric order (an empty list would pass an all() over it)
     assert [r.task_id for r in results] == [t.id for t in loaded.tasks] and len(results) == 2
-    assert all(isinstance(r, TaskResult) for r in results)
+    assert all(isinstance(r, TaskResult) and r.checks for r in results)
     assert all(isinstance(c.status, Status) and isinstance(c.points, float) for r in results for c in r.checks)

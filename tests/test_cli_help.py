@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from grader.cli.commands import main
+from grader.cli import main
 
 
 def _command_paths(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from grader.cli.commands import main
+from grader.cli import main
 
 
 def test_mistyped_subcommand_suggests_the_command():

@@ -4,36 +4,23 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from grader.batch.local import grade_batch
 from grader.batch.dask import grade_submission_job, options_from_json, options_to_json
-from grader.pipeline.submission import GradingOptions
+from grader.config import GradingOptions
 from grader.model.results import GradeResult, Student
 from grader.rubric.load import load_rubric
-from grader.collect.submissions import Submission
+from grader.collect import Submission
 from tests.nbfactory import code, md, notebook, write
 
 distributed = pytest.importorskip("distributed")
 
-RUBRIC = textwrap.dedent("""\
-    name: tiny
-    title: Tiny answers
-    tasks:
-      - id: q1
-        title: the answer
-        checks:
-          - answer: {variable: answer, equals: 42}
-          - code: {pattern: 'answer\\s*='}
-    """)
 
-
-def _setup(tmp_path: Path, answers: dict[str, int]) -> tuple[Path, list[Submission]]:
-    rubric = tmp_path / "rubric.yaml"
-    rubric.write_text(RUBRIC)
+def _setup(rubric: Path, answers: dict[str, int]) -> tuple[Path, list[Submission]]:
+    tmp_path = rubric.parent
     submissions = [Submission(path=write(notebook(md("# Question 1"), code(f"answer = {value}")),
                                          tmp_path / "subs" / f"{name}.ipynb"), student=Student(key=name, name=name.title()))
                    for name, value in answers.items()]
@@ -46,8 +33,8 @@ def test_options_travel_as_json():
     assert options_from_json(data) == options
 
 
-def test_job_takes_and_returns_json(tmp_path):
-    rubric, submissions = _setup(tmp_path, {"alice": 42})
+def test_job_takes_and_returns_json(tmp_path, tiny_rubric):
+    rubric, submissions = _setup(tiny_rubric(), {"alice": 42})
     answer = grade_submission_job(str(submissions[0].path), {"key": "alice", "name": "Alice"}, str(rubric),
                                   options_to_json(GradingOptions()))
     answer = json.loads(json.dumps(answer))  # nothing in it but JSON
@@ -56,10 +43,10 @@ def test_job_takes_and_returns_json(tmp_path):
     assert "execute" in answer["timings"]
 
 
-def test_local_cluster_grades_and_the_driver_stores_every_result(tmp_path):
+def test_local_cluster_grades_and_the_driver_stores_every_result(tmp_path, tiny_rubric):
     from distributed import Client, LocalCluster
 
-    rubric_path, submissions = _setup(tmp_path, {"alice": 42, "bob": 41, "carol": 42})
+    rubric_path, submissions = _setup(tiny_rubric(), {"alice": 42, "bob": 41, "carol": 42})
     out = tmp_path / "out"
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
@@ -82,10 +69,10 @@ def test_local_cluster_grades_and_the_driver_stores_every_result(tmp_path):
     assert "reused from the store" in (out / "bob" / "grading.log").read_text()
 
 
-def test_a_task_that_fails_on_the_cluster_becomes_a_result_with_a_problem(tmp_path):
+def test_a_task_that_fails_on_the_cluster_becomes_a_result_with_a_problem(tmp_path, tiny_rubric):
     from distributed import Client, LocalCluster
 
-    rubric_path, submissions = _setup(tmp_path, {"alice": 42})
+    rubric_path, submissions = _setup(tiny_rubric(), {"alice": 42})
     rubric = load_rubric(rubric_path)
     rubric_path.unlink()  # the workers cannot read the rubric: the job raises
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from grader.execute.bundle import read_bundle
-from grader.data.datasets import load_dataset
-from grader.execute.client import ExecutionSettings, kernel_environment, run_notebook
+from grader.data.load import load_dataset
+from grader.execute.client import kernel_environment, run_notebook
+from grader.execute.settings import ExecutionSettings
 from tests.nbfactory import LOAD_CIFAR, SMALL_CNN, SMALL_CNN_PARAMS, code, md, notebook
 
 
 def _cells(nb):
-    from grader.static.outputs import cells_from_notebook
+    from grader.notebook.cells import cells_from_notebook
 
     return cells_from_notebook(nb)
 

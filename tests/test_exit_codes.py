@@ -17,7 +17,7 @@ import dataclasses
 import pytest
 from click.testing import CliRunner
 
-from grader.cli.commands import EXIT_FAILED, EXIT_NOT_GRADED, EXIT_PASSED, EXIT_USAGE, main
+from grader.cli.root import EXIT_FAILED, EXIT_NOT_GRADED, EXIT_PASSED, EXIT_USAGE, main
 from grader.model.results import Status
 from tests.nbfactory import code, md, notebook, write
 
@@ -58,7 +58,7 @@ def _run(tmp_path, rubric, folder, *extra):
 
 def _fail_for(monkeypatch, student: str):
     """Make the grader itself fail on ``student``'s submission (a grader bug, not the student's)."""
-    from grader.pipeline.submission import GradingSession
+    from grader.pipeline.session import GradingSession
 
     original = GradingSession._check
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from grader.errors import UsageError
-from grader.report.exports import FORMATS, export_gradebook, feedback_text, gradebook_score
+from grader.report.exports import FORMATS, export_gradebook
+from grader.report.exports.gradebook import feedback_text, gradebook_score
 from grader.model.results import SubmissionProblem
 from tests import report_samples as samples
 
@@ -198,7 +199,7 @@ def test_moodle_participant_number_comes_only_from_a_moodle_download(results, tm
 def test_moodle_date_is_moodles_english_format():
     from datetime import datetime
 
-    from grader.report.exports import moodle_date
+    from grader.report.exports.moodle import moodle_date
 
     assert moodle_date(datetime(2026, 3, 15, 8, 2)) == "Sunday, 15 March 2026, 8:02 AM"
     assert moodle_date(datetime(2026, 3, 14, 21, 40)) == "Saturday, 14 March 2026, 9:40 PM"
@@ -239,7 +240,9 @@ def test_blackboard_export_matches_the_offline_upload_format(results, tmp_path):
 
 def test_blackboard_export_quotes_every_value(results, tmp_path):
     out = export_gradebook(results, "blackboard", tmp_path / "bb.csv", assignment_title=TITLE, column_id="1")
-    for line in out.read_text(encoding="utf-8").splitlines():
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 + len(results)  # the header and one row per student
+    for line in lines:
         assert re.fullmatch(r'"[^"]*"(,"[^"]*")*', line), line
 
 
@@ -369,3 +372,127 @@ def test_a_folder_as_out_gets_the_formats_usual_file_name(moodle_results, tmp_pa
     assert {fmt: path.name for fmt, path in written.items()} == {
         "canvas": "canvas-gradebook.csv", "moodle": "moodle-grading-worksheet.csv", "csv": "grades.csv"}
     assert all(path.parent == tmp_path / "exports" for path in written.values())
+
+
+# ---- the registry: a format is one module ------------------------------------------------------
+
+TOTALS_MODULE = '''
+"""A trivial format, as a course would add one: student and score."""
+
+from grader.report.exports.gradebook import gradebook_number, gradebook_score
+from grader.report.exports.registry import export
+
+
+@export("totals", help="student key and score", file_name="totals.csv", column_id="any id")
+def totals(results, request):
+    return [["student", "score"]] + [[r.student.key, gradebook_number(gradebook_score(r))] for r in results]
+'''
+
+
+@pytest.fixture()
+def totals_format(tmp_path, monkeypatch):
+    """The trivial format above, registered by importing its module from a folder of its own."""
+    import importlib
+    import sys
+
+    from grader.report.exports import EXPORTERS
+
+    (tmp_path / "plugin").mkdir()
+    (tmp_path / "plugin" / "totals_export.py").write_text(TOTALS_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path / "plugin"))
+    importlib.import_module("totals_export")
+    yield "totals"
+    EXPORTERS.pop("totals", None)
+    sys.modules.pop("totals_export", None)
+
+
+def test_formats_are_the_registered_exporters_in_their_order():
+    from grader.report.exports.registry import exporters
+
+    assert FORMATS == tuple(e.name for e in exporters())
+    assert FORMATS == ("canvas", "moodle", "blackboard", "brightspace", "gradescope", "csv")
+
+
+def test_a_registered_format_is_listed_checked_and_written(totals_format, results, tmp_path):
+    from grader.report import exports
+    from grader.report.exports import check_export_options, export_help
+
+    assert exports.FORMATS[-1] == "totals"
+    assert "totals (student key and score)" in export_help()
+    assert "Totals" in export_help("--column-id") and "Totals" not in export_help("--gradebook")
+    check_export_options(["totals"], column_id=None)  # known now, and its column id is optional
+    with pytest.raises(UsageError, match="used for canvas, moodle and brightspace exports only, not totals"):
+        check_export_options(["totals"], template=LMS / "canvas_gradebook_download.csv")
+    out = export_gradebook(results, "totals", tmp_path / "exports", assignment_title=TITLE)
+    assert out == tmp_path / "exports" / "totals.csv"
+    assert read_rows(out) == [["student", "score"], ["alice_lindqvist", "16.5"], ["bob", "4"], ["carol", "0"]]
+
+
+def test_a_format_module_dropped_into_the_package_is_a_choice_of_the_command_line(tmp_path):
+    # The package is loaded with a second folder on its path, as if totals.py sat next to
+    # canvas.py: nothing else is edited, and `grade export --export totals` writes it.
+    import subprocess
+    import sys
+
+    import grader.report.exports as package
+    from tests.report_samples import passing_student
+    from grader.store.result_store import ResultStore
+
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "totals.py").write_text(TOTALS_MODULE)
+    out = tmp_path / "out"
+    ResultStore(out).save_result(passing_student())
+    script = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location(
+    "grader.report.exports", {package.__file__!r},
+    submodule_search_locations=[{str(Path(package.__file__).parent)!r}, {str(tmp_path / "more")!r}])
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+from click.testing import CliRunner
+from grader.cli import main
+help = CliRunner().invoke(main, ["export", "--help"], terminal_width=400).output
+assert "totals" in help, help
+result = CliRunner().invoke(main, ["export", {str(out)!r}, "--export", "totals"])
+assert result.exit_code == 0, result.output
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (written,) = (out / "exports").glob("totals.csv")
+    assert read_rows(written)[0] == ["student", "score"]
+
+
+def test_every_module_of_the_package_is_a_registered_format_or_a_shared_helper():
+    from grader.report.exports import EXPORTERS
+
+    folder = Path(__import__("grader.report.exports", fromlist=["x"]).__file__).parent
+    modules = {p.stem for p in folder.glob("*.py")} - {"__init__"}
+    helpers = {"registry", "gradebook", "students"}
+    registered = {e.module.rpartition(".")[2] for e in EXPORTERS.values() if e.module.startswith("grader.")}
+    assert registered == modules - helpers
+
+
+def test_a_format_name_is_registered_once():
+    from grader.report.exports import export
+
+    with pytest.raises(RuntimeError, match="registered twice"):
+        export("canvas", help="again", file_name="again.csv")(lambda results, request: [])
+
+
+def test_the_column_id_and_grade_item_help_name_the_formats_that_use_them():
+    from grader.report.exports import export_help
+
+    assert export_help("--column-id") == ("The LMS's id of the assignment column (Canvas, Blackboard), so "
+                                          "grades land in the existing column.")
+    assert export_help("--grade-item").startswith("Brightspace: the grade item to fill")
+    assert export_help("--gradebook").startswith("The gradebook downloaded from the LMS (Canvas, Moodle, Brightspace)")
+    assert export_help().startswith("Gradebook format to write (repeatable): canvas (Canvas gradebook CSV), ")
+
+
+def test_every_format_has_a_row_in_the_docs_and_the_docs_name_no_other():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "reports.md").read_text(encoding="utf-8")
+    section = text.split("## Gradebook exports", 1)[1].split("\n## ", 1)[0]
+    documented = tuple(re.findall(r"^\| `([a-z0-9_-]+)` \|", section, re.MULTILINE))
+    assert documented == FORMATS

@@ -4,8 +4,9 @@ the cut is recorded with the fit."""
 from __future__ import annotations
 
 from grader.execute.bundle import read_bundle
-from grader.execute.client import ExecutionSettings, run_notebook
-from grader.static.outputs import cells_from_notebook
+from grader.execute.client import run_notebook
+from grader.execute.settings import ExecutionSettings
+from grader.notebook.cells import cells_from_notebook
 from tests.nbfactory import code, notebook
 
 TRAIN = """import numpy as np

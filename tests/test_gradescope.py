@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.cli.commands import main
+from grader.cli import main
 from grader.report.gradescope import build_autograder, find_notebook
 from tests.nbfactory import code, md, notebook, write
 

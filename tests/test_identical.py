@@ -9,12 +9,13 @@ import nbformat
 import pytest
 
 from grader.batch.local import grade_batch
-from grader.pipeline.submission import GradingOptions
+from grader.config import GradingOptions
 from grader.findings.identical import code_hash
-from grader.report.html import render_class_overview, render_student_report
+from grader.report.overview import render_class_overview
+from grader.report.student import render_student_report
 from grader.model.results import Student
 from grader.rubric.load import load_rubric
-from grader.collect.submissions import Submission
+from grader.collect import Submission
 from tests.nbfactory import code, md, notebook, write
 from tests.test_unfinished import COURSE, RUBRIC, needs_course
 
@@ -78,7 +79,8 @@ def test_same_code_with_other_outputs_and_metadata_is_flagged(tmp_path):
 def test_different_code_is_not_flagged(tmp_path):
     a = write(_nb("answer = 42"), tmp_path / "subs" / "a.ipynb")
     b = write(_nb("answer = 41"), tmp_path / "subs" / "b.ipynb")
-    assert all(not r.identical_to for r in _batch(tmp_path, {"a": a, "b": b}))
+    results = _batch(tmp_path, {"a": a, "b": b})
+    assert len(results) == 2 and all(not r.identical_to for r in results)
     assert code_hash(_nb("answer = 42")) != code_hash(_nb("answer = 41"))
 
 
@@ -90,5 +92,6 @@ def test_two_untouched_templates_are_not_copying(tmp_path):
     shutil.copyfile(template, a)
     shutil.copyfile(template, b)
     results = _batch(tmp_path, {"a": a, "b": b}, rubric=RUBRIC)
+    assert len(results) == 2
     assert all("incomplete" in [p.kind for p in r.problems] for r in results)
     assert all(not r.identical_to for r in results)

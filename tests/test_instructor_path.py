@@ -10,7 +10,7 @@ import zipfile
 
 from click.testing import CliRunner
 
-from grader.cli.commands import main
+from grader.cli import main
 from tests.nbfactory import code, md, notebook, write
 from tests.test_lms_roundtrip import LMS, canvas_import, canvas_roster
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from grader.execute.bundle import read_bundle
-from grader.data.datasets import load_dataset
+from grader.data.load import load_dataset
 from grader.model.evidence import DataFingerprint, Evidence, Figure, FitArgs, Level
 from grader.findings.integrity import TestImages, integrity_findings, load_test_images
 from grader.kernel.recorder import rank_signatures

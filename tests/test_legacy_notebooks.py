@@ -9,9 +9,10 @@ import nbformat
 import pytest
 
 from grader.execute.bundle import read_bundle
-from grader.data.datasets import load_dataset
-from grader.execute.client import ExecutionSettings, run_notebook
-from grader.static.outputs import cells_from_notebook
+from grader.data.load import load_dataset
+from grader.execute.client import run_notebook
+from grader.execute.settings import ExecutionSettings
+from grader.notebook.cells import cells_from_notebook
 
 LEGACY = sorted((Path(__file__).parent / "notebooks" / "legacy").glob("*.ipynb"))
 DEFAULT_RUN = {"optimizer_lr_decay.ipynb", "fit_nb_epoch.ipynb"}

@@ -17,27 +17,23 @@ import pytest
 
 from grader.errors import UsageError
 from grader.model.evidence import CellError, CellRef
-from grader.execute.client import ExecutionSettings, run_notebook
+from grader.execute.client import run_notebook
+from grader.execute.settings import ExecutionSettings
 from grader.execute.limits import (
     Cgroup,
     GiB,
     KiB,
     LimitHit,
     Limits,
-    LimitWatcher,
     MiB,
-    TreeUsage,
-    WatcherProcess,
     file_size_hit,
-    folder_bytes,
     format_size,
-    kill_tree,
     limits_from_text,
     parse_duration,
     parse_size,
     rlimits_for,
-    tree_usage,
 )
+from grader.execute.watch import LimitWatcher, TreeUsage, WatcherProcess, folder_bytes, kill_tree, tree_usage
 from grader.execute.sandbox import probe_bwrap
 from tests.nbfactory import code, notebook
 
@@ -65,7 +61,8 @@ def test_command_line_limits_override_and_zero_lifts_a_limit():
 
 
 def test_rubric_and_command_line_limits_reach_the_kernel_settings(tmp_path):
-    from grader.pipeline.submission import GradingOptions, GradingSession
+    from grader.config import GradingOptions
+    from grader.pipeline.session import GradingSession
     from grader.rubric.load import load_rubric_text
 
     rubric = load_rubric_text(
@@ -197,7 +194,7 @@ def test_memory_held_in_memory_files_counts_against_the_limit():
                              text=True, start_new_session=True)
     try:
         assert child.stdout.readline().strip() == "held"
-        from grader.execute.limits import memory_file_bytes
+        from grader.execute.watch import memory_file_bytes
 
         usage = tree_usage(child.pid)
         assert memory_file_bytes(usage.pids) >= 64 * MiB and usage.rss < 64 * MiB  # not resident: only the file count sees it

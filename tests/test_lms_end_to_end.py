@@ -8,7 +8,7 @@ import zipfile
 
 from click.testing import CliRunner
 
-from grader.cli.commands import main
+from grader.cli import main
 from tests.nbfactory import code, md, notebook, write
 
 RUBRIC = """

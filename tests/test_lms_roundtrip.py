@@ -2,7 +2,7 @@
 importer makes of the file.
 
 The downloads are shaped as each LMS names them (lms-formats.md §1) and collected by
-:func:`grader.collect.submissions.collect`; no notebook runs (the scores are set by hand). The importers
+:func:`grader.collect.collect`; no notebook runs (the scores are set by hand). The importers
 below are small models of the LMS's rules for an upload (§2): they return what the LMS would
 change, and what it would refuse or skip, so a file that is written but places nobody fails.
 """
@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.cli.commands import main
+from grader.cli import main
 from grader.errors import UsageError
 from grader.report.exports import ExportError, export_gradebook
 from grader.model.results import GradeResult, Student
 from grader.store.result_store import ResultStore
-from grader.collect.submissions import collect
+from grader.collect import collect
 from tests.nbfactory import code, notebook, write
 
 LMS = Path(__file__).parent / "data" / "lms"
@@ -428,7 +428,7 @@ def test_formula_names_are_quoted_and_numbers_stay_numbers(tmp_path):
 
 
 def test_spreadsheet_safe_rules():
-    from grader.report.exports import spreadsheet_safe
+    from grader.report.exports.gradebook import spreadsheet_safe
 
     assert spreadsheet_safe("=1+1") == "'=1+1"
     assert spreadsheet_safe("+46 70") == "'+46 70"

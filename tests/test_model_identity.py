@@ -4,9 +4,10 @@ garbage-collected; several fits of one object share its id."""
 from __future__ import annotations
 
 from grader.execute.bundle import read_bundle
-from grader.data.datasets import load_dataset
-from grader.execute.client import ExecutionSettings, run_notebook
-from grader.static.outputs import cells_from_notebook
+from grader.data.load import load_dataset
+from grader.execute.client import run_notebook
+from grader.execute.settings import ExecutionSettings
+from grader.notebook.cells import cells_from_notebook
 from tests.nbfactory import code, notebook
 
 SETUP = """import gc

@@ -111,7 +111,7 @@ def test_the_wheel_carries_the_schema_templates_and_rubrics_and_the_installed_gr
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
-    probe = ("import grader, grader.resources as r; from grader.rubric.load import SCHEMA_PATH; "
+    probe = ("import grader, grader.resources as r; from grader.rubric.schema import SCHEMA_PATH; "
              "print(grader.__file__); print(SCHEMA_PATH); print(r.templates_dir()); print(r.rubrics_dir())")
     env = {**os.environ, "PYTHONPATH": str(site)}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path)

@@ -6,7 +6,7 @@ import pytest
 
 from grader.errors import EnvironmentProblem
 from grader.model.evidence import CellError, CellRef, Evidence
-from grader.execute.client import ExecutionSettings
+from grader.execute.settings import ExecutionSettings
 from grader.execute.preflight import install_hint, mark_environment_problem, run_preflight, shared_environment_errors
 from grader.model.results import GradeResult, Student
 from grader.notebook.unfinished import had_outputs, incomplete_message, placeholders

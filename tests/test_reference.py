@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from grader.data.datasets import load_dataset
+from grader.data.load import load_dataset
 from grader.errors import DatasetError, ReferenceModelError
+from grader.cli.reference import reference_group
 from grader.course.reference import (
     format_reference_list,
     format_train_report,
     list_references,
     prepare_arrays,
-    reference_group,
     show_reference,
     train_reference,
 )

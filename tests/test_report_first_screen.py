@@ -11,10 +11,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from grader.checks.base import fmt_number
+from grader.model.format import fmt_number, fmt_percent
 from grader.model.evidence import Cell, CellError, CellRef, Evidence, Figure, Level, Verification
-from grader.report import html as report
-from grader.report.html import render_class_overview, render_student_report
+from grader.report import text as report_text, views as report_views
+from grader.report.overview import render_class_overview
+from grader.report.student import render_student_report
 from grader.model.results import GradeResult, Status, Student, SubmissionProblem
 from tests import report_samples as samples
 
@@ -302,15 +303,15 @@ def test_figure_of_an_accuracy_check_matches_its_message():
 
 def test_the_report_writes_numbers_with_the_checks_formatter():
     for value in (2530402, 81834.0, 0.01, 1e-05, 7):
-        assert report.fmt_figure(value) == fmt_number(value)
-    assert report.fmt_figure(0.6234, "test_accuracy") == "62.3%"
-    assert report.fmt_figure(1.0, "val_accuracy") == "100%"
+        assert report_text.fmt_figure(value) == fmt_number(value)
+    assert report_text.fmt_figure(0.6234, "test_accuracy") == "62.3%"
+    assert report_text.fmt_figure(1.0, "val_accuracy") == "100%"
 
 
 def test_confusion_caption_and_recalls_are_percentages():
-    view = report.confusion_view(Verification(model_id="m", status="ok", confusion=[[3, 1], [0, 4]],
+    view = report_views.confusion_view(Verification(model_id="m", status="ok", confusion=[[3, 1], [0, 4]],
                                               class_names=["cat", "dog"]))
-    assert report.fmt_percent(view.accuracy) == "87.5%" and [report.fmt_percent(r) for r in view.recalls] == ["75%", "100%"]
+    assert fmt_percent(view.accuracy) == "87.5%" and [fmt_percent(r) for r in view.recalls] == ["75%", "100%"]
 
 
 # ---- class overview ----------------------------------------------------------------------------------------

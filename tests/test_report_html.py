@@ -12,17 +12,13 @@ from pathlib import Path
 import pytest
 
 from grader.model.evidence import CellError, CellRef, LayerInfo, Verification
-from grader.report import html as report
-from grader.report.html import (
-    CSP,
-    align_layers,
-    render_class_overview,
-    render_student_report,
-    report_folder,
-    trim_head,
-    trim_tail,
-    write_reports,
-)
+from grader.report import overview as report_overview, text as report_text, views as report_views, write as report_write
+from grader.report.layers import align_layers
+from grader.report.overview import render_class_overview
+from grader.report.render import CSP
+from grader.report.student import render_student_report
+from grader.report.text import trim_head, trim_tail
+from grader.report.write import report_folder, write_reports
 from grader.model.results import GradeResult, Student, SubmissionProblem
 from tests import report_samples as samples
 
@@ -121,7 +117,7 @@ def test_every_text_field_from_the_notebook_is_escaped():
     result.tasks[1].human_score = 1
     result.evidence.cell_errors[0].ename = payload
     result.evidence.findings[0].message = payload
-    result.problems.append(SubmissionProblem(kind=payload, message=payload, detail=payload))
+    result.problems.append(SubmissionProblem(kind="note", message=payload, detail=payload))  # a kind is never text
     page = render_student_report(result)
     assert "<b onmouseover" not in page
     assert not Page(page).all("b")
@@ -162,7 +158,7 @@ def test_status_is_never_colour_alone():
 def test_evidence_legend_explains_the_three_levels(alice):
     text = Page(alice).text
     for level in ("reported", "executed", "verified"):
-        assert f"{level} {report.LEVEL_HELP[level]}" in text
+        assert f"{level} {report_text.LEVEL_HELP[level]}" in text
 
 
 def test_static_mode_says_figures_are_reported():
@@ -245,7 +241,7 @@ def test_each_model_gets_accuracy_and_loss_curves_with_alt_text(alice):
 def test_thresholds_come_from_accuracy_checks_not_from_gaps_or_counts():
     result = samples.passing_student()
     checks = [c for t in result.tasks for c in t.checks]
-    lines = report._thresholds(checks)
+    lines = report_views._thresholds(checks)
     assert sorted((t.metric, t.value) for t in lines) == [
         ("accuracy", 0.45), ("accuracy", 0.6), ("accuracy", 0.62), ("accuracy", 0.75)]
 
@@ -258,7 +254,7 @@ def test_confusion_matrix_is_a_table_with_class_names_and_counts(alice):
 
 
 def test_malformed_confusion_matrix_is_skipped_with_a_note():
-    view = report.confusion_view(Verification(model_id="m", status="ok", confusion=[[1, 2], [3]]))
+    view = report_views.confusion_view(Verification(model_id="m", status="ok", confusion=[[1, 2], [3]]))
     assert view.note == "the confusion matrix is malformed" and not view.rows
 
 
@@ -338,7 +334,7 @@ def test_write_reports_writes_a_page_per_student_and_an_index(tmp_path):
     assert (tmp_path / "carol" / "report.html").is_file()
     links = {a["href"] for a in Page(index.read_text(encoding="utf-8")).all("a")}
     assert {"alice_lindqvist/report.html", "carol/report.html"} <= links
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert not list(tmp_path.rglob(".*.tmp*"))
 
 
 def test_report_folders_cannot_escape_the_output_folder(tmp_path):
@@ -358,14 +354,14 @@ def test_same_folder_names_get_a_suffix(tmp_path):
 
 
 def test_one_unrenderable_result_does_not_cost_the_others(tmp_path, monkeypatch):
-    real = report.render_student_report
+    real = report_write.render_student_report
 
     def flaky(result, *, reference=None):
         if result.student.key == "carol":
             raise ValueError("odd data")
         return real(result, reference=reference)
 
-    monkeypatch.setattr(report, "render_student_report", flaky)
+    monkeypatch.setattr(report_write, "render_student_report", flaky)
     write_reports([samples.passing_student(), samples.invalid_notebook_student()], tmp_path)
     assert "This report could not be drawn" in (tmp_path / "carol" / "report.html").read_text(encoding="utf-8")
     assert "Alice Lindqvist" in (tmp_path / "alice_lindqvist" / "report.html").read_text(encoding="utf-8")
@@ -439,7 +435,7 @@ def test_overview_shows_run_times(overview):
 
 
 def test_pass_rates_count_only_assessed_students():
-    rates = report.pass_rates(samples.class_results(n=0))
+    rates = report_overview.pass_rates(samples.class_results(n=0))
     dropout = next(t for t in rates if t.task_id == "q5_dropout")
     # Bob's Dropout model was not found, Dave's run timed out before it; Carol has no tasks.
     assert dropout.checks[0].not_assessed == 2
@@ -454,7 +450,7 @@ def test_overview_of_no_results_renders():
 
 
 def test_rendering_reports_never_imports_keras_or_tensorflow():
-    code = ("import sys; from tests import report_samples as s; from grader.report.html import render_student_report;"
+    code = ("import sys; from tests import report_samples as s; from grader.report.student import render_student_report;"
             "render_student_report(s.passing_student());"
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent,
@@ -471,7 +467,7 @@ def test_a_notebook_with_hundreds_of_fits_gives_a_page_of_bounded_size():
     result.evidence.runs += [replace(template, index=300 + i) for i in range(300)]  # fits on one model
     page = render_student_report(result)
     assert "… and 289 more fit calls" in page
-    assert page.count("<th scope=\"row\">model</th>") <= report.LIMITS["other_models"]
+    assert page.count("<th scope=\"row\">model</th>") <= report_text.LIMITS["other_models"]
     assert len(page) < 2_000_000
 
 

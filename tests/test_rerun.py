@@ -15,8 +15,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from grader.cli.commands import main
-from grader.store.manual import SCORES_FILE
+from grader.cli import main
+from grader.store.layout import SCORES_FILE
 from tests.nbfactory import code, md, notebook, write
 
 # The notebook sleeps, so its execution takes seconds; re-checking it takes a fraction of one.
@@ -148,7 +148,7 @@ def test_human_scores_survive_reruns_and_go_only_when_their_item_changes(tmp_pat
 
 
 def test_a_log_past_its_size_keeps_the_first_entry_and_the_newest():
-    from grader.batch.local import _bounded_log
+    from grader.batch.log import _bounded_log
 
     entries = [f"==== 2026-12-0{i} · {'executed' if i == 1 else 're-checked'} ====\nline {i}\n" * 1 for i in range(1, 8)]
     earlier = "\n".join(entries[:-1]).encode()

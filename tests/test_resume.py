@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -24,23 +23,13 @@ REPO = Path(__file__).resolve().parent.parent
 # Asked for explicitly: with `auto`, a bubblewrap that stopped working would turn the kernel
 # checks below into checks of nothing.
 SANDBOX = "bwrap" if probe_bwrap() is None else "none"
-RUBRIC = textwrap.dedent("""\
-    name: tiny
-    title: Tiny answers
-    tasks:
-      - id: q1
-        title: the answer
-        checks:
-          - answer: {variable: answer, equals: 42}
-    """)
 
 
-def _batch(tmp_path: Path, sleeps: list[float]) -> tuple[Path, Path]:
-    (tmp_path / "rubric.yaml").write_text(RUBRIC)
+def _batch(rubric: Path, sleeps: list[float]) -> tuple[Path, Path]:
     for i, seconds in enumerate(sleeps):  # each notebook differs, so each has its own stored entry
         write(notebook(md("# Question 1"), code(f"import time\ntime.sleep({seconds})\nanswer = 42  # student {i}")),
-              tmp_path / "subs" / f"s{i}.ipynb")
-    return tmp_path / "subs", tmp_path / "rubric.yaml"
+              rubric.parent / "subs" / f"s{i}.ipynb")
+    return rubric.parent / "subs", rubric
 
 
 def _grade(tmp_path: Path, subs: Path, rubric: Path, *args: str) -> subprocess.Popen:
@@ -121,8 +110,8 @@ def _assert_kernels_gone(kernels: dict[int, str], out: Path, sandbox: str = SAND
 
 
 @pytest.mark.slow
-def test_batch_killed_with_sigkill_resumes_with_every_result_once_and_nothing_rerun(tmp_path):
-    subs, rubric = _batch(tmp_path, [0.5, 0.5, 1.5, 1.5, 1.5, 1.5])
+def test_batch_killed_with_sigkill_resumes_with_every_result_once_and_nothing_rerun(tmp_path, tiny_rubric):
+    subs, rubric = _batch(tiny_rubric(), [0.5, 0.5, 1.5, 1.5, 1.5, 1.5])
     out = tmp_path / "out"
     process = _grade(tmp_path, subs, rubric, "--workers", "2", "--sandbox", SANDBOX)
     kernels: dict[int, str] = {}
@@ -162,8 +151,8 @@ def test_batch_killed_with_sigkill_resumes_with_every_result_once_and_nothing_re
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_kernels_keeps_results_and_releases_the_lock(tmp_path):
-    subs, rubric = _batch(tmp_path, [0, 0, 120, 120, 120, 120])
+def test_ctrl_c_stops_kernels_keeps_results_and_releases_the_lock(tmp_path, tiny_rubric):
+    subs, rubric = _batch(tiny_rubric(), [0, 0, 120, 120, 120, 120])
     out = tmp_path / "out"
     process = _grade(tmp_path, subs, rubric, "--workers", "2")
     kernels: dict[int, str] = {}

@@ -22,15 +22,9 @@ from grader.model.evidence import (
     to_json,
 )
 from grader.model.results import Status
-from grader.clean.retrain import (
-    RetrainRequest,
-    Retraining,
-    apply_retraining,
-    models_to_retrain,
-    planned_epochs,
-    retrain,
-    retrain_request,
-)
+from grader.checks.retraining import models_to_retrain
+from grader.clean.protocol import RetrainRequest, Retraining
+from grader.clean.retrain import apply_retraining, planned_epochs, retrain, retrain_request
 from tests.rubric_fixtures import lab_evidence, one_task, rubric, verified
 
 ADAM = CompileInfo(optimizer="Adam", learning_rate=0.001, loss="categorical_crossentropy", metrics=["accuracy"])
@@ -38,7 +32,7 @@ ADAM = CompileInfo(optimizer="Adam", learning_rate=0.001, loss="categorical_cros
 
 @pytest.fixture(scope="module")
 def data():
-    from grader.data.datasets import load_dataset
+    from grader.data.load import load_dataset
 
     return load_dataset("cifar10", source="synthetic", train_size=300, test_size=100)
 
@@ -156,7 +150,7 @@ def test_lambda_layer_is_not_loaded(tmp_path, data):
 
 @pytest.mark.slow
 def test_verifier_worker_retrains_on_request(tmp_path, data):
-    from grader.clean.verify import Verifier
+    from grader.clean.client import Verifier
 
     data_path = data.save_npz(tmp_path / "data.npz")
     request = RetrainRequest(model_path=_saved(tmp_path, _cnn()), train_data=str(data_path), test_data=str(data_path),
@@ -237,7 +231,7 @@ def test_a_model_that_could_not_be_retrained_keeps_its_verified_figure_with_the_
 
 
 def test_retrain_flag_reaches_the_grading_options():
-    from grader.cli.commands import _grading_options
+    from grader.cli.grading import _grading_options
 
     common = dict(static=False, data=None, no_verify=False, no_compat=False, cell_timeout=None, notebook_timeout=None,
                   hidden_test=None, retrain=True)
@@ -245,7 +239,8 @@ def test_retrain_flag_reaches_the_grading_options():
 
 
 def test_retraining_changes_the_result_key_only_when_asked_for(tmp_path):
-    from grader.pipeline.submission import GradingOptions, GradingSession
+    from grader.config import GradingOptions
+    from grader.pipeline.session import GradingSession
 
     plain = GradingSession(one_task("- test_accuracy: 60%"), tmp_path / "a")
     asked = GradingSession(one_task("- test_accuracy: 60%"), tmp_path / "b", GradingOptions(retrain=True))

@@ -12,7 +12,8 @@ import pytest
 
 flask = pytest.importorskip("flask")
 
-from grader.store.manual import ScoreStore, export_scores_csv  # noqa: E402
+from grader.store.manual import ScoreStore  # noqa: E402
+from grader.store.score_export import export_scores_csv  # noqa: E402
 from grader.model.results import CheckResult, GradeResult, Status, Student, TaskResult  # noqa: E402
 from grader.review.app import create_app, render_answer  # noqa: E402
 from grader.store.result_store import ResultStore  # noqa: E402
@@ -170,7 +171,8 @@ def test_manual_export_csv(client, tmp_path):
 def test_cli_manual_csv_writes_store_and_warns(tmp_path):
     from click.testing import CliRunner
 
-    from grader.cli.commands import _merge_manual, main
+    from grader.cli import main
+    from grader.cli.run import _merge_manual
 
     store = write_batch(tmp_path)
     scores = tmp_path / "scores.csv"
@@ -205,7 +207,7 @@ def test_rewritten_reports_carry_human_scores(client, tmp_path):
 def test_grade_export_carries_review_scores(client, tmp_path):
     from click.testing import CliRunner
 
-    from grader.cli.commands import main
+    from grader.cli import main
 
     post(client, student="alice", score=1.5)
     out = CliRunner().invoke(main, ["export", str(tmp_path), "--to", "csv"])

@@ -13,9 +13,10 @@ import pytest
 from click.testing import CliRunner
 from nbformat.v4 import new_code_cell, new_output
 
-from grader.rubric.authoring import draft_rubric, explain_rubric, find_questions, template_warnings
+from grader.rubric.authoring import draft_rubric, find_questions, template_warnings
+from grader.rubric.explain import explain_rubric
 from grader.checks.base import fraction
-from grader.cli.commands import main
+from grader.cli import main
 from grader.rubric.load import load_rubric, load_rubric_text, validate_rubric_file
 from grader.static.outputs import static_evidence
 from grader.notebook.unfinished import empty_code_block
@@ -231,7 +232,9 @@ def test_init_takes_the_text_from_the_next_cell_when_the_question_cell_holds_its
 
 def test_question_phrases_are_unique_in_the_template(course):
     evidence = static_evidence(nbformat.read(template(course, "2023"), as_version=4), "t")
-    for question in find_questions(evidence=evidence):
+    questions = find_questions(evidence=evidence)
+    assert questions, "no question found in the template"
+    for question in questions:
         regex = re.compile(question.phrase, re.IGNORECASE)
         matching = [c.index for c in evidence.cells if c.cell_type == "markdown" and regex.search(c.source)]
         assert matching == [question.cell], question.label
@@ -321,3 +324,21 @@ def test_explain_command_prints_a_table_of_picks(course):
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if "│ q8" in line)
     assert "fit 6" in row and "cell 54" in row and "695,970 params" in row
+
+
+def test_the_draft_finds_the_question_cells_the_selectors_see():
+    """One rule for a question cell: ``grade rubric init`` drafts a task for exactly the cells that
+    the selectors rank as questions (and that end an answer)."""
+    from grader.model.evidence import Evidence
+    from grader.notebook.questions import is_question_cell
+    from tests.rubric_fixtures import cells as make_cells
+
+    questions = ["Question 2: Train a model", "**Q3.** Explain why", "#### Exercise 4.1 Build a CNN", "Task 3b) Fit it",
+                 "Question   5: Motivate", "Aufgabe 1: Erkläre"]
+    others = ["Answer: Question 2 is done", "4. Regularization", "Questions about the lab", "Question 2024 results"]
+    firsts = questions + others
+    for first in firsts:
+        evidence = Evidence(submission="t.ipynb", cells=make_cells(("md", first + "\n\nMore words of the question.")))
+        drafted = bool(find_questions(evidence=evidence))
+        assert drafted is is_question_cell(evidence.cells[0]), first
+    assert [is_question_cell(c) for c in make_cells(*[("md", f) for f in firsts])] == [True] * 6 + [False] * 4

@@ -6,7 +6,8 @@ import pytest
 
 from grader.errors import RubricError
 from grader.model.evidence import Level
-from grader.rubric.load import FastCaps, load_rubric
+from grader.rubric.load import load_rubric
+from grader.rubric.model import FastCaps
 from tests.rubric_fixtures import rubric
 
 FULL = """\

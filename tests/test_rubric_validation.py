@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from grader.errors import RubricError
-from grader.rubric.load import SCHEMA_PATH, load_rubric, rubric_schema, validate_rubric_file
+from grader.rubric.load import load_rubric, validate_rubric_file
+from grader.rubric.schema import SCHEMA_PATH, rubric_schema
 
 GOOD = """\
 name: lab
@@ -255,7 +256,7 @@ def test_validate_a_missing_file_is_a_message_not_an_exception(tmp_path):
 
 
 def test_shipped_schema_file_is_current():
-    """The file editors use is generated from the check registry; regenerate with `python -m grader.rubric.load`."""
+    """The file editors use is generated from the check registry; regenerate with `python -m grader.rubric.schema`."""
     assert json.loads(SCHEMA_PATH.read_text(encoding="utf-8")) == json.loads(json.dumps(rubric_schema()))
 
 

@@ -17,7 +17,8 @@ import pytest
 
 from grader.execute import sandbox
 from grader.errors import SandboxUnavailable, UsageError
-from grader.execute.client import ExecutionSettings, run_notebook
+from grader.execute.client import run_notebook
+from grader.execute.settings import ExecutionSettings
 from grader.execute.limits import Limits
 from grader.execute.sandbox import (
     SandboxSpec,
@@ -311,7 +312,8 @@ def test_interrupt_reaches_the_sandboxed_kernel(inside):
 DYING_GRADER = """
 import asyncio, os, sys
 from pathlib import Path
-from grader.execute.client import ExecutionSettings, prepare
+from grader.execute.client import prepare
+from grader.execute.settings import ExecutionSettings
 from tests.nbfactory import code, notebook
 
 async def main():
@@ -369,9 +371,9 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cifar10-lab"
 
 def _grades(mode: str, out: Path) -> dict[str, list[tuple]]:
     from grader.batch.local import grade_batch
-    from grader.pipeline.submission import GradingOptions
+    from grader.config import GradingOptions
     from grader.rubric.load import load_rubric
-    from grader.collect.submissions import collect
+    from grader.collect import collect
 
     collected = collect([EXAMPLE / "submissions"], layout="files", work_dir=out / ".collected")
     # Fast mode: the sandbox changes where the kernel runs, not how long it trains.

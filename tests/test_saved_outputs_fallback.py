@@ -6,10 +6,10 @@ import nbformat
 
 from grader.batch.local import grade_batch
 from grader.model.evidence import Level
-from grader.pipeline.submission import GradingOptions
+from grader.config import GradingOptions
 from grader.model.results import Status, Student
 from grader.rubric.load import load_rubric_text
-from grader.collect.submissions import Submission
+from grader.collect import Submission
 from tests.nbfactory import code, md, notebook, write
 
 SUMMARY = """Layer (type)                 Output Shape              Param #
@@ -67,7 +67,7 @@ def test_notebook_that_no_longer_runs_is_graded_from_its_saved_outputs(tmp_path)
 
 def test_saved_outputs_are_not_used_when_the_run_trains(tmp_path):
     from grader.model.evidence import Architecture, Evidence, TrainingRun, CellRef
-    from grader.pipeline.submission import fall_back_to_saved_outputs
+    from grader.pipeline.problems import fall_back_to_saved_outputs
 
     ran = Evidence("x", runs=[TrainingRun(0, "m1", CellRef(1), Architecture(total_params=5))])
     saved = Evidence("x", runs=[TrainingRun(0, "s1", CellRef(1), Architecture(total_params=9), level=Level.REPORTED)])

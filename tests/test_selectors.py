@@ -1,7 +1,9 @@
 """Selectors: which recorded model a task is about (issue 3, item 2). Never a crash; a hint when nothing matches."""
 
 from grader.checks import grade
-from grader.checks.selectors import ModelSelector, find_answer, headings, select_model
+from grader.checks.cells import find_answer, headings
+from grader.checks.selectors import select_model
+from grader.rubric.model import ModelSelector
 from grader.model.evidence import CellRef, Evidence, Finding, Level, ModelSnapshot
 from grader.model.results import Status
 from tests.rubric_fixtures import SGD, big_cnn, cells, cifar_cnn, cifar_fc, lab_evidence, one_task, run

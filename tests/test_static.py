@@ -8,7 +8,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from grader.model.evidence import Evidence, Level, from_json, to_json
-from grader.static.outputs import cells_from_notebook, markdown_headings, output_text, static_evidence
+from grader.notebook.cells import cells_from_notebook, markdown_headings
+from grader.static.outputs import output_text, static_evidence
 from grader.static.summary import canonical_class
 
 DATA = Path(__file__).parent / "data" / "summaries"
@@ -368,11 +369,14 @@ def test_static_mode_does_not_import_tensorflow_or_keras():
 def test_docstring_examples_hold():
     import doctest
 
+    import grader.notebook.cells
+    import grader.static.calls
     import grader.static.logs
     import grader.static.outputs
     import grader.static.summary
 
-    for module in (grader.static.outputs, grader.static.summary, grader.static.logs):
+    for module in (grader.notebook.cells, grader.static.calls, grader.static.outputs, grader.static.summary,
+                   grader.static.logs):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 

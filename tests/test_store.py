@@ -19,7 +19,8 @@ from grader.model.evidence import (
     Level, TrainingRun, Verification,
 )
 from grader.model.results import CheckResult, GradeResult, Status, Student, SubmissionProblem, TaskResult
-from grader.store.result_store import ResultStore, result_key, write_atomic
+from grader.store.atomic import write_atomic
+from grader.store.result_store import ResultStore, result_key
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ import pytest
 from nbformat import v4
 
 from grader.errors import ArchiveError, UsageError
-from grader.collect.submissions import collect, extract_archive, student_key
+from grader.collect import collect, extract_archive, student_key
 
 NOTEBOOK = nbformat.writes(v4.new_notebook(cells=[v4.new_code_cell("x = 1")]))
 

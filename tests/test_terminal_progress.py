@@ -27,7 +27,8 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from grader.execute import sandbox
-from grader.cli.commands import _Progress, main
+from grader.cli import main
+from grader.cli.progress import _Progress
 from grader.report.terminal import CheckProgress, EventTail, RunState, eta_seconds, format_eta, progress_line
 from tests.nbfactory import code, md, notebook, write
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import pytest
 
 from grader.batch.local import grade_batch
-from grader.data.datasets import load_dataset
+from grader.data.load import load_dataset
 from grader.model.evidence import Level
-from grader.pipeline.submission import GradingOptions
+from grader.config import GradingOptions
 from grader.model.results import GradeResult, Status, Student
 from grader.rubric.load import load_rubric_text
-from grader.collect.submissions import Submission
+from grader.collect import Submission
 from tests.nbfactory import LOAD_CIFAR, SMALL_CNN, SMALL_CNN_PARAMS, code, md, notebook, write
 
 pytestmark = pytest.mark.slow  # a dozen real kernels and the clean verifier: a minute or two

@@ -8,10 +8,10 @@ import nbformat
 import pytest
 
 from grader.batch.local import grade_batch
-from grader.pipeline.submission import GradingOptions
+from grader.config import GradingOptions
 from grader.model.results import Status, Student
 from grader.rubric.load import load_rubric
-from grader.collect.submissions import Submission
+from grader.collect import Submission
 from grader.notebook.unfinished import empty_code_block, filled_code_block, is_placeholder_answer, unfinished_cells
 
 COURSE = Path("/work/shared/courses/tbmi26")
@@ -80,3 +80,17 @@ def test_your_answer_here_is_no_answer():
     assert is_placeholder_answer("[Your answer here]")
     assert not is_placeholder_answer("**Answer:** [Your answer here] four values: N, H, W, C")
     assert not is_placeholder_answer("**Answer:** four values")
+
+
+def test_a_placeholder_answer_is_what_the_answer_finder_reads_as_empty():
+    """One rule: what grading reads as no answer is what the answer checks call a placeholder."""
+    from grader.checks.cells import find_answer
+    from tests.rubric_fixtures import cells as make_cells
+    from grader.model.evidence import Evidence
+
+    for text, placeholder in [("**Answer:** Your answer here", True), ("Answer:\nType your answer", True),
+                              ("[Your answer here] 24x24", False), ("Answer: 24x24", False)]:
+        evidence = Evidence(submission="a.ipynb", cells=make_cells(("md", "Question 3: the shape?"), ("md", text)))
+        found = find_answer(evidence, question="Question 3").text
+        assert is_placeholder_answer(text) is placeholder, text
+        assert (found == "") is placeholder, (text, found)

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.clean.verify import VerifyRequest, _handle, _verification, measure, predict_within
+from grader.clean.measure import measure, predict_within
+from grader.clean.protocol import VerifyRequest
+from grader.clean.protocol import verification_from_json as _verification
+from grader.clean.worker import _handle
 
 
 class _Oracle:

@@ -8,7 +8,7 @@ driver without a cluster round trip.
 
 The task is :func:`grade_submission_job`, a plain function of JSON values (paths, the student,
 the rubric's path, the options) that returns JSON: nothing is pickled but text, and no open
-resource travels. Each worker process keeps one :class:`~grader.pipeline.submission.GradingSession` per
+resource travels. Each worker process keeps one :class:`~grader.pipeline.session.GradingSession` per
 rubric and options (a module-level cache), so the data is prepared and the verifier's Keras
 import happens once per worker, not once per notebook. Paths must mean the same on the workers
 as on the driver: a shared file system, as on a SLURM cluster (see docs/cluster.md).
@@ -38,10 +38,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from grader.batch.gpus import GPU_GROWTH_ENV, detect_gpus
+from grader.batch.log import keep_execution, read_log_tail, write_submission_log
+from grader.collect import Submission
+from grader.config import GradingOptions
 from grader.errors import UsageError
-from grader.pipeline.submission import GradingOptions, GradingSession
 from grader.model.results import GradeResult, Student
-from grader.collect.submissions import Submission
+from grader.pipeline.run import SubmissionRun
+from grader.pipeline.session import GradingSession
+from grader.pipeline.stages import grade
 
 __all__ = ["grade_submission_job", "grade_on_cluster", "options_to_json", "options_from_json"]
 
@@ -136,43 +141,36 @@ def grade_submission_job(submission_path: str, student: dict[str, Any], rubric_p
     # One kernel per worker process: kernel shutdowns are tracked per process (grader.execute.client),
     # so a worker with several threads grades its notebooks one after the other.
     with one_at_a_time:
-        started, result = asyncio.run(_grade(session, submission))
+        run = asyncio.run(_grade(session, submission))
+    assert run.result is not None  # the stages set it whatever happens
     kernel_log = ""
-    if started.workdir is not None:
-        from grader.batch.local import read_log_tail
-
-        kernel_log = (read_log_tail(started.workdir / ".nn-grader" / "kernel.log") or b"").decode("utf-8", "replace")
-        for folder in (started.workdir, started.workdir.parent / ".sealed" / started.workdir.name):
+    if run.workdir is not None:
+        kernel_log = (read_log_tail(run.workdir / ".nn-grader" / "kernel.log") or b"").decode("utf-8", "replace")
+        for folder in (run.workdir, run.workdir.parent / ".sealed" / run.workdir.name):
             shutil.rmtree(folder, ignore_errors=True)
-    if started.key:
-        shutil.rmtree(session.store.entry_dir(started.key), ignore_errors=True)
-    return {"result": result.to_json(), "timings": started.timings, "kernel_log": kernel_log,
+    if run.key:
+        shutil.rmtree(session.store.entry_dir(run.key), ignore_errors=True)
+    return {"result": run.result.to_json(), "timings": run.timings, "kernel_log": kernel_log,
             "host": f"{socket.gethostname()} (pid {os.getpid()})"}
 
 
-async def _grade(session: GradingSession, submission: Submission):
+async def _grade(session: GradingSession, submission: Submission) -> SubmissionRun:
     from grader.execute.client import drain_shutdowns
 
     try:
-        started = await session.start(submission, env=_gpu_env())
-        result = await session.finish(started)
-        return started, result
+        return await grade(session, submission, env=_gpu_env())
     finally:
         await drain_shutdowns()  # the kernel is gone before its folder is removed
 
 
 @functools.lru_cache(maxsize=None)
 def _has_gpu() -> bool:
-    from grader.batch.local import detect_gpus
-
     return bool(detect_gpus())
 
 
 def _gpu_env() -> dict[str, str]:
     # A worker started by a cluster job sees the GPUs that job was given (CUDA_VISIBLE_DEVICES,
     # which the kernel inherits); kernels there grow their GPU memory as they need it.
-    from grader.batch.local import GPU_GROWTH_ENV
-
     return dict(GPU_GROWTH_ENV) if _has_gpu() else {}
 
 
@@ -194,10 +192,9 @@ def grade_on_cluster(session: GradingSession, submissions: list[Submission], sch
         from distributed import Client, as_completed
     except ImportError as exc:
         raise UsageError("--dask needs dask.distributed: pip install 'nn-grader[dask]'") from exc
-    from grader.batch.local import failed_result, keep_execution, write_submission_log
-    from grader.store.result_store import write_atomic
+    from grader.store.atomic import write_atomic
 
-    rubric_path = getattr(session.rubric, "path", None)
+    rubric_path = session.config.rubric_path
     if not rubric_path:
         raise UsageError("grading on a cluster needs the rubric as a file the workers can read")
     rubric_path = str(Path(rubric_path).resolve())
@@ -249,7 +246,7 @@ def grade_on_cluster(session: GradingSession, submissions: list[Submission], sch
                 answer = future.result()
                 result = GradeResult.from_json(answer["result"])
             except Exception as exc:  # a lost worker, a task that could not run
-                result = failed_result(session, submission, f"the cluster could not grade this notebook: "
+                result = session.failed_result(submission, f"the cluster could not grade this notebook: "
                                        f"{type(exc).__name__}: {exc}", traceback.format_exc()[-4000:])
                 finish(position, submission, result, key="", timings={}, kernel_log=None, where=None)
                 continue
@@ -267,7 +264,7 @@ async def _grade_local(session: GradingSession, items, finish, on_start) -> None
     for position, submission in items:
         if on_start:
             on_start(submission)
-        started = await session.start(submission)
-        result = await session.finish(started)
-        finish(position, submission, result, key=started.key, timings=started.timings, kernel_log=None,
-               where=None, reused=started.cached)
+        run = await grade(session, submission)
+        assert run.result is not None  # the stages set it whatever happens
+        finish(position, submission, run.result, key=run.key, timings=run.timings, kernel_log=None,
+               where=None, reused=run.reused)

@@ -4,7 +4,8 @@
     >>> [(t.task_id, t.points, t.max_points) for t in results]  # doctest: +SKIP
     [('fc', 3.0, 3.0), ('cnn', 2.0, 5.0)]
 
-For each task the selector picks a model (:mod:`grader.checks.selectors`); each check kind
+For each task the selector picks a model (:mod:`grader.checks.selectors`) or an answer
+(:mod:`grader.checks.cells`); each check kind
 (:mod:`~grader.checks.structure`, :mod:`~grader.checks.training`, :mod:`~grader.checks.answers`)
 compares a figure with what the rubric asks and says, in words a student can act on, what it
 found. A check is passed (its points), failed (none), not assessed (none, with the reason: fast
@@ -22,21 +23,23 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from grader.checks import answers, structure, training  # noqa: F401  (importing registers the check kinds)
-from grader.checks.base import KINDS, CheckContext, Outcome, not_assessed, sentence
+from grader.checks.base import KINDS, CheckContext, Outcome, not_assessed
 from grader.checks.review import demand_level, demanded_level, review_findings
 from grader.checks.manual import ManualScore, apply_manual_scores, load_manual_scores, write_manual_template
-from grader.checks.selectors import ModelSelector, Selection, Target, find_answer, select_model
-from grader.checks.training import FAST_MODE
+from grader.checks.cells import find_answer
+from grader.checks.selectors import Selection, Target, select_model
+from grader.checks.training import fast_mode_skip
 from grader.model.evidence import Architecture, Evidence, Level
-from grader.model.results import CheckResult, Status, TaskResult
+from grader.model.results import CheckResult, SkipReason, Status, TaskResult
+from grader.model.scoring import passes, score_of, task_points
+from grader.model.words import sentence
 
 if TYPE_CHECKING:
-    from grader.rubric.load import Check, Rubric, Task
+    from grader.rubric.model import Check, Rubric, Task
 
 __all__ = [
     "KINDS",
     "ManualScore",
-    "ModelSelector",
     "Selection",
     "Target",
     "apply_manual_scores",
@@ -77,8 +80,8 @@ def grade(rubric: Rubric, evidence: Evidence, *, fast_mode: bool = False,
 
 def score_total(rubric: Rubric, results: list[TaskResult]) -> tuple[float, float, bool | None]:
     """``(score, max_points, passed)`` of a graded submission; ``passed`` is None without a pass mark."""
-    score = round(sum(task.points for task in results), 4)
-    passed = None if rubric.pass_mark is None else score >= rubric.pass_mark - 1e-9
+    score = score_of(results)
+    passed = passes(score, rubric.pass_mark)
     return score, rubric.max_points, passed
 
 
@@ -132,7 +135,7 @@ def _grade_task(rubric: Rubric, task: Task, evidence: Evidence, selection: Selec
     return TaskResult(
         task_id=task.id,
         title=task.title,
-        points=round(sum(c.points for c in checks), 4),
+        points=task_points(checks),
         max_points=task.max_points,
         checks=checks,
         model_id=target.model_id if target else None,
@@ -148,11 +151,11 @@ def _run_check(ctx: CheckContext, item: Check, *, incomplete: str | None = None)
     title = item.title or kind.title(item.params)
     if kind.needs_model and incomplete:
         # The student's own code block is empty: say so on every line, not "no model matched".
-        outcome = not_assessed(sentence(incomplete.rstrip(".")) + ".", details={"reason": "incomplete"})
+        outcome = not_assessed(sentence(incomplete.rstrip(".")) + ".", details={"reason": SkipReason.INCOMPLETE})
     elif kind.needs_model and ctx.target is None:
         outcome = not_assessed("No model matched this task's selector, so this check could not be made.")
     elif kind.accuracy and ctx.fast_mode:
-        outcome = not_assessed(FAST_MODE, details={"reason": "fast_mode"})
+        outcome = fast_mode_skip()
     else:
         try:
             outcome = kind.evaluate(ctx, item.params)

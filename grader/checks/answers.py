@@ -20,10 +20,10 @@ from grader.checks.base import (
     check,
     failed,
     not_assessed,
-    one_line,
     passed,
 )
-from grader.checks.selectors import Answer, find_answer, headings, section_ranges
+from grader.model.words import one_line
+from grader.checks.cells import Answer, find_answer, headings, section_ranges
 from grader.model.evidence import Level
 from grader.model.results import Status
 from grader.notebook.unfinished import is_placeholder_answer

@@ -2,7 +2,7 @@
 and the wording of numbers and ranges in messages.
 
 A check kind is a plain function registered with :func:`check`, which also declares the
-parameters the kind takes as JSON Schema fragments. The rubric loader builds the rubric's JSON
+parameters the kind takes as JSON Schema fragments. :mod:`grader.rubric.schema` builds the rubric's JSON
 Schema (``grader/schemas/rubric.schema.json``) from this registry, so a parameter is declared in
 exactly one place, next to the code that reads it::
 
@@ -19,13 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from grader.model.arithmetic import fmt_int
+from grader.model.format import fmt_number
 from grader.model.evidence import Architecture, Evidence, Level
 from grader.model.results import Status
 
-if TYPE_CHECKING:  # the rubric module imports this package; only type hints go the other way
+if TYPE_CHECKING:
     from grader.checks.selectors import Target
-    from grader.rubric.load import Rubric, Task
+    from grader.rubric.model import Rubric, Task
 
 __all__ = [
     "CheckContext",
@@ -33,8 +33,6 @@ __all__ = [
     "KINDS",
     "Outcome",
     "check",
-    "fmt_number",
-    "fmt_pct",
     "fraction",
     "range_ok",
     "range_words",
@@ -199,25 +197,6 @@ def fraction(value: float | str) -> float:
     return float(value)
 
 
-def fmt_pct(value: float) -> str:
-    """``0.62`` → ``'62%'``; ``0.6234`` → ``'62.3%'``."""
-    percent = value * 100
-    if abs(percent - round(percent)) < 0.05:
-        return f"{round(percent)}%"
-    return f"{percent:.1f}%"
-
-
-def fmt_number(value: Any) -> str:
-    """Integers with thousands separators, small floats compactly (``1e-05``, ``0.01``)."""
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 1):
-        return fmt_int(int(value))
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def range_ok(value: float, p: Mapping[str, Any], *, tolerance: float = 0.0) -> bool:
     """Whether ``value`` satisfies every range key present in ``p``."""
     if "equals" in p and not math.isclose(value, p["equals"], rel_tol=tolerance, abs_tol=1e-12):
@@ -272,26 +251,3 @@ def range_validate(p: Mapping[str, Any]) -> list[tuple[str | None, str]]:
     if "at_least" in p and "at_most" in p and p["at_least"] > p["at_most"]:
         return [("at_least", f"'at_least' {p['at_least']} is above 'at_most' {p['at_most']}")]
     return []
-
-
-def one_line(text: str, limit: int = 70) -> str:
-    """The first line of ``text``, cut to ``limit`` characters, for quoting cells in messages."""
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    line = line.lstrip("#").strip()
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def sentence(text: str) -> str:
-    """``text`` with its first letter upper-case (unlike str.capitalize, the rest is kept)."""
-    return text[:1].upper() + text[1:]
-
-
-def plural(count: int, noun: str, plural_form: str | None = None) -> str:
-    return f"{fmt_int(count)} {noun if count == 1 else (plural_form or noun + 's')}"
-
-
-def ordinal(n: int) -> str:
-    if n < 0:
-        return "last" if n == -1 else f"{ordinal(-n)} from the end"
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"

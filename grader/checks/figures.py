@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from grader.model.arithmetic import fmt_int
+from grader.model.format import fmt_int
 from grader.checks.selectors import Target
 from grader.model.evidence import Evaluation, Evidence, Figure, Level, TrainingRun, accuracy_of, history_values
 
@@ -30,7 +30,6 @@ __all__ = [
     "is_final_state",
     "model_history",
     "params_figure",
-    "result_accuracy",
 ]
 
 
@@ -47,11 +46,6 @@ def _next_fit(evidence: Evidence, run: TrainingRun) -> TrainingRun | None:
     return min(later, key=lambda r: r.index) if later else None
 
 
-def result_accuracy(results: dict[str, float]) -> float | None:
-    """The accuracy among ``evaluate`` results, whichever spelling Keras used."""
-    return accuracy_of(results)
-
-
 def evaluation_after(evidence: Evidence, target: Target) -> Evaluation | None:
     """The last evaluation with an accuracy of the selected model after its fit and before its
     next fit. Evaluations without a model (printed scores in static mode) count when no other
@@ -59,7 +53,7 @@ def evaluation_after(evidence: Evidence, target: Target) -> Evaluation | None:
     run = target.run
     if run is None:
         candidates = [e for e in evidence.evaluations if e.model_id == target.model_id]
-        return next((e for e in reversed(candidates) if result_accuracy(e.results) is not None), None)
+        return next((e for e in reversed(candidates) if accuracy_of(e.results) is not None), None)
     following = _next_fit(evidence, run)
     stop = following.cell.index if following is not None else None
     any_later_fit = [r.cell.index for r in evidence.runs if r.index > run.index]
@@ -72,7 +66,7 @@ def evaluation_after(evidence: Evidence, target: Target) -> Evaluation | None:
                 continue
         elif ev.model_id != target.model_id:
             continue
-        if result_accuracy(ev.results) is not None:
+        if accuracy_of(ev.results) is not None:
             chosen = ev
     return chosen
 
@@ -140,7 +134,7 @@ def accuracy_figure(evidence: Evidence, target: Target, which: str = "test", *, 
                 return AccuracyEvidence(Figure(figure.value, figure.level, source), notes=notes)
         evaluation = evaluation_after(evidence, target)
         if evaluation is not None:
-            value = result_accuracy(evaluation.results)
+            value = accuracy_of(evaluation.results)
             assert value is not None  # evaluation_after only returns evaluations with an accuracy
             source = f"model.evaluate in cell {evaluation.cell.index + 1}"
             if evaluation.samples:

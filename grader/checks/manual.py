@@ -27,6 +27,7 @@ from pathlib import Path
 
 from grader.errors import UsageError
 from grader.model.results import Status, TaskResult
+from grader.model.scoring import task_points
 
 __all__ = ["ManualScore", "apply_manual_scores", "import_manual_scores", "load_manual_scores", "write_manual_template"]
 
@@ -123,7 +124,7 @@ def apply_manual_scores(results: list[TaskResult], scores: Mapping[tuple[str, st
             item.details["human_score"] = item.points
         task.human_score = entry.score
         task.human_comment = entry.comment
-        task.points = round(sum(c.points for c in task.checks), 4)
+        task.points = task_points(task.checks)
     return warnings
 
 

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from grader.checks.base import CheckContext, Outcome, sentence
+from grader.checks.base import CheckContext, Outcome
+from grader.model.words import sentence
 from grader.model.evidence import Finding, Level
 from grader.model.results import Status
 
 if TYPE_CHECKING:
-    from grader.rubric.load import Check
+    from grader.rubric.model import Check
 
 __all__ = ["AFFECTED", "DEFAULT_ACCURACY_EVIDENCE", "LEVEL_WORDS", "demand_level", "demanded_level",
            "review_findings"]

@@ -17,72 +17,36 @@ matches nothing gives a :class:`Selection` without target and a message that say
 instead: the grader never fails on a missing model.
 
 Cells and fits are numbered from 1 in messages, as a reader counts them.
+
+The markdown the selectors read (headings, sections, the cell a pattern means) is
+:mod:`grader.checks.cells`; the selector itself, as the rubric writes it, is
+:class:`grader.rubric.model.ModelSelector`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from grader.model.arithmetic import fmt_int
-from grader.checks.base import one_line, ordinal, plural
+from grader.checks.cells import headings_hint, is_indexed, section_ranges, text_cell
 from grader.checks.pattern import canonical_class
-from grader.model.evidence import Architecture, Cell, CompileInfo, Evidence, Level, ModelSnapshot, TrainingRun
+from grader.model.format import fmt_int
+from grader.model.evidence import Architecture, CompileInfo, Evidence, Level, ModelSnapshot, TrainingRun
+from grader.model.words import one_line, ordinal, plural
+from grader.notebook.questions import plain_text
 from grader.notebook.unfinished import empty_code_block, filled_code_block
+from grader.rubric.model import ModelSelector
 
 __all__ = [
-    "Answer",
-    "Heading",
-    "ModelSelector",
     "Selection",
     "Target",
+    "built_in",
     "describe_run",
-    "find_answer",
-    "headings",
-    "section_ranges",
     "select_model",
     "trained_models_hint",
 ]
 
 _FLAGS = re.IGNORECASE | re.MULTILINE
-
-
-@dataclass
-class ModelSelector:
-    """Which model a task is about; see the module docstring for each key."""
-
-    fit: int | None = None
-    section: str | None = None
-    before: str | None = None
-    after: str | None = None
-    tag: str | None = None
-    variable: str | None = None
-    function: str | None = None
-
-    def describe(self) -> str:
-        """The selector in words, for the report: "the last model trained before 'Question 4'"."""
-        if self.function:
-            return f"the model returned by {self.function}()"
-        if self.fit is not None:
-            head = f"the {ordinal(self.fit)} model trained"
-        elif self.after and not self.before:
-            head = "the first model trained"
-        else:
-            head = "the last model trained"
-        parts = []
-        if self.section:
-            parts.append(f"under a heading matching '{self.section}'")
-        if self.after:
-            parts.append(f"after '{self.after}'")
-        if self.before:
-            parts.append(f"before '{self.before}'")
-        if self.tag:
-            parts.append(f"in a cell tagged '{self.tag}'")
-        if self.variable:
-            parts.append(f"as the variable '{self.variable}'")
-        if not parts and self.fit is None:
-            return "the last model trained"
-        return " ".join([head, *parts]) if parts else head + " in the notebook"
 
 
 @dataclass
@@ -109,35 +73,6 @@ class Selection:
     # The task's own template block ("# === Your code here ===") is still empty: the task is
     # incomplete, whatever model the selector could find elsewhere.
     incomplete: bool = False
-
-
-@dataclass
-class Heading:
-    cell: int  # index of the markdown cell
-    order: int  # position among all headings, for cells with several
-    level: int  # 1 for '#', 2 for '##', ...
-    text: str
-
-
-_HEADING = re.compile(r"^[ \t]{0,3}+(#{1,6})[ \t]++((?:[^ \t]++|[ \t]++(?!#*+[ \t]*+$))++)")  # linear: no backtracking on long lines
-
-
-def headings(evidence: Evidence) -> list[Heading]:
-    """Every markdown heading of the notebook, in order."""
-    found: list[Heading] = []
-    in_fence = False
-    for cell in evidence.cells:
-        if cell.cell_type != "markdown":
-            continue
-        for line in cell.source.splitlines():
-            if line.lstrip().startswith("```"):
-                in_fence = not in_fence
-                continue
-            match = None if in_fence else _HEADING.match(line)
-            if match:
-                found.append(Heading(cell.index, len(found), len(match.group(1)), match.group(2).strip()))
-        in_fence = False
-    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,138 +114,8 @@ def trained_models_hint(evidence: Evidence) -> str:
     return f"Found {plural(models, 'trained model')}: {shown}{more}."
 
 
-def _headings_hint(evidence: Evidence) -> str:
-    found = headings(evidence)
-    if not found:
-        return "The notebook has no markdown headings."
-    names = ", ".join(f"'{one_line(h.text, 40)}'" for h in found[:10])
-    more = f" and {len(found) - 10} more" if len(found) > 10 else ""
-    return f"Headings in this notebook: {names}{more}."
-
-
 # ---------------------------------------------------------------------------------------------
 # Selecting a model
-
-
-# Markup that sits inside question text in course templates (``**<span style="color:red">Question
-# 2:</span>**``, ``\\[Your answer here\\]``): removed before matching, so that a pattern written as the
-# text reads also matches the cell as it is stored. Bounded, linear-time patterns: student text is
-# untrusted.
-_TAG = re.compile(r"<[^<>]{0,300}>")
-_EMPHASIS = re.compile(r"\*\*|__|\\(?=[\[\]()*_#])")
-# A course question cell: "Question 4:", "Exercise 2", "Q3." near its start, or a numbered "4." item.
-_QUESTION_LABEL = re.compile(r"^[#>\s*_]{0,12}(?:question|exercise|task|problem|uppgift|fråga|frage|aufgabe)\s{0,3}\d"
-                             r"|^[#>\s*_]{0,12}q\s{0,2}\d{1,3}\b", re.IGNORECASE)
-_ANSWER_LABEL = re.compile(r"^[#>\s*_]{0,12}(?:answer|svar|antwort|réponse|respuesta)\b", re.IGNORECASE)
-_PLACEHOLDER_ANSWER = re.compile(r"\[\s{0,3}your answer here\s{0,3}\]|\byour answer here\b|\btype your answer\b|"
-                                 r"\bwrite your answer\b|^\s*(?:todo|tbd|\.\.\.)\s*$", re.IGNORECASE | re.MULTILINE)
-
-
-def plain_text(source: str) -> str:
-    """Markdown source without HTML tags and emphasis markers: what a reader sees, for matching."""
-    return _EMPHASIS.sub("", _TAG.sub("", source[:20_000]))
-
-
-def _first_line(cell: Cell) -> str:
-    return next((ln for ln in plain_text(cell.source).splitlines() if ln.strip()), "")
-
-
-def is_question_cell(cell: Cell) -> bool:
-    """A cell that asks a course question ("Question 4: ...", "Exercise 2", "Q3")."""
-    return cell.cell_type == "markdown" and bool(_QUESTION_LABEL.match(_first_line(cell)))
-
-
-def is_answer_label(cell: Cell) -> bool:
-    """A cell that opens an answer ("Answer:", "#### **Answer:**")."""
-    return cell.cell_type == "markdown" and bool(_ANSWER_LABEL.match(_first_line(cell)))
-
-
-def answer_text(text: str) -> str:
-    """The student's words in an answer: the "Answer:" label and the template's "[Your answer
-    here]" placeholder removed. Empty when nothing else is left."""
-    lines = plain_text(text).splitlines()
-    if lines and _ANSWER_LABEL.match(next((ln for ln in lines if ln.strip()), "")):
-        first = next(i for i, ln in enumerate(lines) if ln.strip())
-        rest = _ANSWER_LABEL.sub("", lines[first], count=1).lstrip(" :*#_-").strip()
-        lines = lines[:first] + ([rest] if rest else []) + lines[first + 1:]
-    kept = [ln for ln in lines if not _PLACEHOLDER_ANSWER.search(ln) or _PLACEHOLDER_ANSWER.sub("", ln).strip(" :*#_-")]
-    kept = [_PLACEHOLDER_ANSWER.sub("", ln) for ln in kept]
-    return "\n".join(kept).strip()
-
-
-def _answer_cells(evidence: Evidence) -> set[int]:
-    """Indexes of the cells that hold students' answers: the answer-labelled cells and the
-    markdown cells that follow a question up to the next code cell, heading or question."""
-    found: set[int] = set()
-    after_question = False
-    for cell in evidence.cells:
-        if cell.cell_type == "code":
-            after_question = False
-            continue
-        if cell.cell_type != "markdown":
-            continue
-        if is_answer_label(cell):
-            found.add(cell.index)
-            after_question = True
-            continue
-        if is_question_cell(cell):
-            after_question = True
-            continue
-        if _is_heading_cell(cell):
-            after_question = False
-            continue
-        if after_question:
-            found.add(cell.index)
-    return found
-
-
-def _text_cell(evidence: Evidence, pattern: str) -> tuple[Cell | None, str]:
-    """The cell a ``before``/``after``/``question`` pattern means, and a note when several match.
-
-    A pattern copied from a question also matches students' answers that quote it ("I added
-    Dropout layers ... at least 62% test accuracy"): the course's question cell wins, then any
-    cell that is not an answer, then the first match.
-    """
-    regex = re.compile(pattern, _FLAGS)
-    matches = [c for c in evidence.cells
-               if c.cell_type in ("markdown", "raw") and (regex.search(c.source) or regex.search(plain_text(c.source)))]
-    if not matches:
-        return None, ""
-    if len(matches) == 1:
-        return matches[0], ""
-    answers = _answer_cells(evidence)
-
-    def rank(cell: Cell) -> int:
-        if is_question_cell(cell) and cell.index not in answers:
-            return 0
-        return 1 if cell.index not in answers else 2
-
-    chosen = min(matches, key=lambda c: (rank(c), c.index))
-    kinds = {0: "the question cell", 1: "not an answer", 2: "an answer"}
-    others = ", ".join(f"{c.index + 1}" + (" (a student's answer)" if c.index in answers else "")
-                       for c in matches if c is not chosen)
-    note = f"'{one_line(pattern, 40)}' matches cells {chosen.index + 1} and {others}; chose cell {chosen.index + 1} ({kinds[rank(chosen)]})"
-    return chosen, note
-
-
-def _first_text_cell(evidence: Evidence, pattern: str) -> Cell | None:
-    return _text_cell(evidence, pattern)[0]
-
-
-def section_ranges(evidence: Evidence, pattern: str) -> list[tuple[int, int]] | None:
-    """Cell index ranges (heading cell, end) of every section whose heading matches; None when no heading
-    matches. A section runs to the next heading of the same or a higher level."""
-    regex = re.compile(pattern, _FLAGS)
-    found = headings(evidence)
-    last_cell = max((c.index for c in evidence.cells), default=0) + 1
-    ranges = []
-    for heading in found:
-        if not regex.search(heading.text):
-            continue
-        end = next((h.cell for h in found[heading.order + 1:] if h.level <= heading.level and h.cell > heading.cell),
-                   last_cell)
-        ranges.append((heading.cell, end))
-    return ranges or None
 
 
 _FIT_CALL = re.compile(r"\b([A-Za-z_]\w{0,80})\s{0,4}\.\s{0,4}fit(?:_generator)?\s{0,4}\(")
@@ -323,7 +128,7 @@ def built_in(run: TrainingRun, evidence: Evidence) -> int | None:
     the last cell before the fit that binds the name the fit is called on (``model = ...``), or
     compiles, summarises or adds layers to it. None when the fit's own cell builds it, or the
     fit's cell cannot be read (a fit inside a helper function)."""
-    if not _indexed(evidence) or not 0 <= run.cell.index < len(evidence.cells):
+    if not is_indexed(evidence) or not 0 <= run.cell.index < len(evidence.cells):
         return None
     source = evidence.cells[run.cell.index].source[:50_000]
     call = _FIT_CALL.search(source)
@@ -407,7 +212,7 @@ def select_model(selector: ModelSelector, evidence: Evidence) -> Selection:
     if selector.section:
         ranges = section_ranges(evidence, selector.section)
         if ranges is None and evidence.cells:
-            return Selection(None, f"No heading matches '{selector.section}'. {_headings_hint(evidence)} "
+            return Selection(None, f"No heading matches '{selector.section}'. {headings_hint(evidence)} "
                                    f"{trained_models_hint(evidence)}")
         if ranges is None:  # no cells recorded: fall back to the heading the recorder saw
             regex = re.compile(selector.section, _FLAGS)
@@ -434,9 +239,9 @@ def select_model(selector: ModelSelector, evidence: Evidence) -> Selection:
         pattern = getattr(selector, key)
         if not pattern:
             continue
-        cell, note = _text_cell(evidence, pattern)
+        cell, note = text_cell(evidence, pattern)
         if cell is None:
-            return Selection(None, f"No markdown cell matches '{pattern}'. {_headings_hint(evidence)} "
+            return Selection(None, f"No markdown cell matches '{pattern}'. {headings_hint(evidence)} "
                                    f"{trained_models_hint(evidence)}")
         if note:
             notes.append(note)
@@ -530,96 +335,6 @@ def select_model(selector: ModelSelector, evidence: Evidence) -> Selection:
     return Selection(target, "; ".join(notes))
 
 
-# ---------------------------------------------------------------------------------------------
-# Markdown answers
-
-
-@dataclass
-class Answer:
-    """A student's written answer: the markdown cells after the question, or the tagged cells."""
-
-    text: str | None  # None: the question (or tag) was not found; "" : found, but no answer
-    cells: list[int] = field(default_factory=list)
-    message: str = ""  # where it was looked for, or why nothing was found
-
-
-# A markdown cell that opens the next question ends the answer to the previous one.
-_NEXT_QUESTION = re.compile(
-    r"^\s*(?:\*\*|__|>\s*)?\s*(?:question|exercise|task|problem|aufgabe|frage|uppgift|fråga|q\s*\d+\b)"
-    r"|^\s*\.\.\s+admonition::",
-    re.IGNORECASE,
-)
-
-
-def _opens_a_question(cell: Cell) -> bool:
-    first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
-    return bool(_NEXT_QUESTION.match(first))
-
-
-_RULE = re.compile(r"^\s{0,3}([-*_])(?:\s{0,2}\1){2,}\s*$")
-
-
-def _is_heading_cell(cell: Cell) -> bool:
-    """A markdown cell that starts with a heading (a horizontal rule before it does not count)."""
-    first = next((ln for ln in cell.source.splitlines()[:50] if ln.strip() and not _RULE.match(ln[:200])), "")
-    return bool(_HEADING.match(first[:500]))
-
-
-def find_answer(evidence: Evidence, *, question: str | None = None, answer_tag: str | None = None) -> Answer:
-    """The answer to a question: with ``answer_tag``, the cells carrying that tag; with
-    ``question`` (a regex), the markdown cells after the first markdown cell that matches, up to
-    the next code cell, heading, or cell that opens another question ("Question 4", "Q4",
-    "Exercise ..."; not "4. ...", which is as often a multiple-choice answer). The question cell itself is not part of the answer: it often
-    lists the choices ("1. 24x28 … 4. 24x24"), which must not count as answered.
-    """
-    if answer_tag:
-        cells = [c for c in evidence.cells if answer_tag in c.tags]
-        if not cells:
-            tags = sorted({t for c in evidence.cells for t in c.tags})
-            hint = f" Cell tags in this notebook: {', '.join(tags)}." if tags else " No cell has tags."
-            return Answer(None, [], f"No cell is tagged '{answer_tag}'.{hint}")
-        text = answer_text("\n\n".join(c.source.strip() for c in cells))
-        return Answer(text, [c.index for c in cells], f"cells tagged '{answer_tag}'")
-    if not question:
-        return Answer(None, [], "no question given")
-    cell, note = _text_cell(evidence, question)
-    if cell is None:
-        return Answer(None, [], f"No markdown cell matches '{question}'. {_headings_hint(evidence)}")
-    parts: list[Cell] = []
-    following_cells = evidence.cells[cell.index + 1:] if _indexed(evidence) else [c for c in evidence.cells if c.index > cell.index]
-    after_code = False  # students insert code cells between a question and its answer cell
-    for following in following_cells:
-        if following.cell_type == "code":
-            if parts:
-                break
-            after_code = True
-            continue
-        if following.cell_type != "markdown":
-            continue
-        if after_code and not is_answer_label(following):
-            break  # past code, only an "Answer:" cell still belongs to this question
-        after_code = False
-        if is_answer_label(following):
-            if parts and not _opens_a_question(following):
-                break  # the answer of the next question
-            parts.append(following)
-            continue
-        if _is_heading_cell(following):
-            # "## Answer" right after the question opens the answer; any other heading ends it.
-            if not parts and re.search(r"answer|svar|antwort|réponse|respuesta", one_line(following.source), re.IGNORECASE):
-                parts.append(following)
-                continue
-            break
-        if _opens_a_question(following) or is_question_cell(following):
-            break
-        parts.append(following)
-    text = answer_text("\n\n".join(c.source.strip() for c in parts))
-    where = f"after cell {cell.index + 1} ('{one_line(plain_text(cell.source), 50)}')"
-    if note:
-        where += f"; {note}"
-    return Answer(text, [c.index for c in parts], where)
-
-
 def _own_block_unfinished(evidence: Evidence, selector: ModelSelector, ranges: list[tuple[int, int]] | None,
                           candidates: list[TrainingRun]) -> Selection | None:
     """An incomplete :class:`Selection` when the task's own template block is still empty and no
@@ -633,11 +348,11 @@ def _own_block_unfinished(evidence: Evidence, selector: ModelSelector, ranges: l
     task's work. A student who left the template cell empty but wrote the model in a cell of their
     own in this part is graded on that model.
     """
-    if not _indexed(evidence):
+    if not is_indexed(evidence):
         return None
     lo, hi = -1, len(evidence.cells)
     anchors = [(c, key) for key in ("after", "before") if getattr(selector, key)
-               for c in [_first_text_cell(evidence, getattr(selector, key))] if c is not None]
+               for c in [text_cell(evidence, getattr(selector, key))[0]] if c is not None]
     for cell, key in anchors:
         if key == "after":
             lo = max(lo, cell.index)
@@ -673,8 +388,3 @@ def _own_block_unfinished(evidence: Evidence, selector: ModelSelector, ranges: l
                 else "a model the empty template cell built from what earlier cells left behind.")
         why += " It earns nothing here."
     return Selection(None, why, incomplete=True)
-
-
-def _indexed(evidence: Evidence) -> bool:
-    """True when ``evidence.cells[i].index == i`` for every cell (the usual case)."""
-    return all(c.index == i for i, c in enumerate(evidence.cells))

@@ -11,7 +11,8 @@ import difflib
 import re
 from typing import Any
 
-from grader.model.arithmetic import explain_architecture, explain_output_shape, fmt_int, layer_formula
+from grader.model.arithmetic import explain_architecture, explain_output_shape, layer_formula
+from grader.model.format import fmt_int, fmt_number, fmt_pct
 from grader.checks.base import (
     COUNT,
     FRACTION,
@@ -21,20 +22,16 @@ from grader.checks.base import (
     Outcome,
     check,
     failed,
-    fmt_number,
-    fmt_pct,
     fraction,
     not_assessed,
-    ordinal,
     passed,
-    plural,
     range_ok,
     range_symbol,
     range_validate,
     range_words,
     ranged,
-    sentence,
 )
+from grader.model.words import ordinal, plural, sentence
 from grader.checks.figures import params_figure
 from grader.checks.pattern import PatternError, canonical_class, parse_pattern
 from grader.model.evidence import Architecture, LayerInfo
@@ -563,7 +560,7 @@ def output_layer_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     problems = []
     expected_units = p.get("units")
     if expected_units is None and activation == "softmax" and ctx.rubric.dataset:
-        from grader.data.datasets import SPECS
+        from grader.data.registry import SPECS
 
         spec = SPECS.get(ctx.rubric.dataset)
         expected_units = spec.classes if spec else None
@@ -574,13 +571,10 @@ def output_layer_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     wanted = _CROSSENTROPY_ACTIVATION.get(loss or "")
     if wanted and activation != wanted:
         if activation == "linear":
-            from_logits = getattr(ctx.target.compile, "loss_from_logits", None)
-            if from_logits is None:
-                if not problems:
-                    return not_assessed(f"The output layer {layer.name} has no activation (it outputs logits); whether "
-                                        f"the loss {loss} was given from_logits=True was not recorded.", level=level)
-            elif not from_logits:
-                problems.append(f"it has no activation, so with {loss} it needs {wanted} (or the loss with from_logits=True)")
+            # The recorder keeps the loss's name, not its from_logits: a linear output layer may be right.
+            if not problems:
+                return not_assessed(f"The output layer {layer.name} has no activation (it outputs logits); whether "
+                                    f"the loss {loss} was given from_logits=True was not recorded.", level=level)
         else:
             problems.append(f"it uses {activation}, but the loss is {loss}: use {wanted}")
     if wanted == "softmax" and activation == "softmax" and units == 1:

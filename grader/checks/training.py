@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.model.arithmetic import fmt_int
+from grader.model.format import fmt_int, fmt_number, fmt_pct
 from grader.checks.base import (
     COUNT,
     FRACTION,
@@ -20,8 +20,6 @@ from grader.checks.base import (
     Outcome,
     check,
     failed,
-    fmt_number,
-    fmt_pct,
     fraction,
     not_assessed,
     passed,
@@ -30,15 +28,22 @@ from grader.checks.base import (
     range_validate,
     range_words,
     ranged,
-    sentence,
     verdict,
 )
+from grader.model.words import sentence
 from grader.checks.figures import accuracy_figure, model_history, params_figure
 from grader.checks.structure import normalize_loss
 from grader.model.evidence import Level, history_values
+from grader.model.results import SkipReason
 
 FAST_MODE = ("Not assessed in fast mode: training was capped, so accuracy says nothing yet. Train in full "
              "for this check (grade check --full, or grade without --fast).")
+
+
+def fast_mode_skip() -> Outcome:
+    """The outcome of an accuracy check in fast mode; the report knows it by its reason
+    (:attr:`~grader.model.results.CheckResult.skipped_by_fast_mode`), not by its words."""
+    return not_assessed(FAST_MODE, details={"reason": SkipReason.FAST_MODE})
 
 
 def _name_key(text: str) -> str:
@@ -400,7 +405,7 @@ def compare_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     if other is None:
         return not_assessed(f"Cannot compare: task '{p['task']}' found no model.")
     if "accuracy" in p and ctx.fast_mode:
-        return not_assessed(FAST_MODE, details={"reason": "fast_mode"})
+        return fast_mode_skip()
     problems: list[str] = []
     facts: list[str] = []
     levels: list[Level] = []

@@ -12,7 +12,7 @@ configuration declares far more parameters than the weights file could hold.
 The estimate is deliberately rough and errs high (a layer's input size comes from the
 ``build_config`` Keras records for every built layer). It only needs to tell a model a course
 could train from one that would exhaust the grader's memory; the memory limit the verifier puts
-on each model (:func:`grader.clean.verify.run_limited`) catches whatever the estimate misses.
+on each model (:func:`grader.clean.worker.run_limited`) catches whatever the estimate misses.
 
 Example::
 

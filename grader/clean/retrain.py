@@ -1,6 +1,6 @@
 """Retraining: the grader trains the student's recorded architecture itself.
 
-A clean re-evaluation (:mod:`grader.clean.verify`) measures the weights the notebook saved; those
+A clean re-evaluation (:mod:`grader.clean.measure`) measures the weights the notebook saved; those
 weights came out of a kernel that ran student code, which could have loaded them from anywhere
 or rewritten the file. Retraining removes that doubt: the architecture is rebuilt from the saved
 model's configuration alone (``safe_mode=True``, fresh weights from the layers' initializers, no
@@ -18,12 +18,15 @@ What retraining does not reproduce, and says so in ``Retraining.notes``: data au
 schedules: the initial rate is kept), validation data other than a split. A model with frozen
 layers (a pretrained base) is not retrained: from scratch it would be a different model.
 
-It runs in the verifier's worker process (a ``"retrain"`` request), so a batch imports Keras once,
-and uses Keras only (no TensorFlow import): it runs on any Keras backend, on a GPU when the
-backend sees one. Seeds are fixed, so two retrainings on a CPU give the same figure; GPU
+It runs in the verifier's worker process (a ``"retrain"`` request, :mod:`grader.clean.worker`), so
+a batch imports Keras once, and uses Keras only (no TensorFlow import): it runs on any Keras
+backend, on a GPU when the backend sees one. Seeds are fixed, so two retrainings on a CPU give the same figure; GPU
 kernels may still differ in the last digits.
 
-Example::
+Which models to retrain is the caller's choice (``--retrain``, or the checks that ask for it:
+:func:`grader.checks.retraining.models_to_retrain`); this module retrains what it is asked to.
+
+Example (:class:`~grader.clean.client.Verifier`)::
 
     with Verifier() as verifier:
         request = retrain_request(evidence, run, train_data="cifar10.npz", test_data="cifar10.npz")
@@ -34,19 +37,27 @@ Example::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grader.model.evidence import Evidence, Figure, Level, TrainingRun, Verification, from_json, to_json
+from grader.clean.measure import integer_labels, load_saved_model, measure, prepare_inputs
+from grader.clean.protocol import DEFAULT_SEED, RetrainRequest, Retraining
+from grader.model.evidence import (
+    Evidence,
+    Figure,
+    Level,
+    RetrainingStatus,
+    TrainingRun,
+    Verification,
+    VerificationStatus,
+    from_json,
+    to_json,
+)
 
 if TYPE_CHECKING:
-    from grader.data.datasets import Dataset
+    from grader.data.dataset import Dataset
 
-__all__ = ["DEFAULT_SEED", "RetrainRequest", "Retraining", "apply_retraining", "models_to_retrain",
-           "planned_epochs", "retrain", "retrain_request", "retraining_from_json", "serve_request"]
-
-DEFAULT_SEED = 0
+__all__ = ["apply_retraining", "planned_epochs", "retrain", "retrain_request", "serve_request"]
 
 # Recorded loss names whose labels are class indices rather than one-hot rows.
 _SPARSE_LOSSES = ("sparse_categorical_crossentropy",)
@@ -59,47 +70,8 @@ _LOGIT_LOSSES = {
 _OPTIMIZER_KEYS = ("momentum", "nesterov", "beta_1", "beta_2", "weight_decay", "rho")
 
 
-@dataclass
-class RetrainRequest:
-    """What the verifier's worker needs to retrain one model (JSON over its stdin)."""
-
-    model_path: str  # the saved .keras file: only its configuration is used
-    train_data: str  # .npz with x_train, y_train: the data the notebook was given
-    test_data: str  # .npz with x_test, y_test: the grader's copy or the hidden test set
-    run: dict[str, Any]  # the model's last TrainingRun (evidence JSON): compile settings, fit arguments
-    model_id: str = ""
-    epochs: int | None = None  # None: the epochs of the run's own fit
-    seed: int = DEFAULT_SEED
-    caps: dict[str, int] | None = None  # fast mode: epochs, train_samples, test_samples
-    preprocess: str = "auto"
-    expected_sha256: str | None = None
-    kind: str = "retrain"
-
-
-@dataclass
-class Retraining:
-    """The outcome of one retraining."""
-
-    model_id: str
-    # "ok" | "skipped" (cannot be reproduced) | "unsafe" | "tampered" | "refused" (declares more than
-    # the grader's caps) | "limit" (over the verifier's memory or time limit) | "error"
-    status: str
-    message: str = ""
-    accuracy: Figure | None = None
-    loss: float | None = None
-    seed: int = DEFAULT_SEED
-    epochs: int = 0
-    batch_size: int | None = None
-    train_samples: int = 0
-    test_samples: int = 0
-    history: dict[str, list[float]] = field(default_factory=dict)
-    device: str = ""
-    duration_s: float = 0.0
-    notes: list[str] = field(default_factory=list)  # how this training differs from the notebook's
-
-
 # ---------------------------------------------------------------------------------------------
-# The grader's side: what to retrain, and how to ask for it
+# The grader's side: how to ask for a retraining, and what to do with its answer
 
 
 def planned_epochs(runs: list[TrainingRun]) -> int:
@@ -126,58 +98,27 @@ def retrain_request(evidence: Evidence, run: TrainingRun, *, train_data: str | P
     )
 
 
-def models_to_retrain(rubric: Any, evidence: Evidence, *, everything: bool = False) -> set[str]:
-    """Model ids to retrain: every trained model with ``everything`` (``--retrain``), else the
-    models selected by tasks whose ``test_accuracy`` check says ``retrain: true``."""
-    trained = {run.model_id for run in evidence.runs if run.weights_file}
-    if everything:
-        return trained
-    from grader.checks.selectors import select_model
-
-    wanted: set[str] = set()
-    for task in getattr(rubric, "tasks", []):
-        if task.selector is None or not any(c.params.get("retrain") for c in task.checks):
-            continue
-        try:
-            target = select_model(task.selector, evidence).target
-        except Exception:  # a selector that fails is reported by the check stage
-            continue
-        if target is not None and target.model_id in trained:
-            wanted.add(target.model_id)
-    return wanted
-
-
 def apply_retraining(verification: Verification, retraining: Retraining) -> None:
     """Put a retraining's figure (or why there is none) on the model's verification."""
     verification.retrain_seed = retraining.seed
-    verification.retrained_accuracy = retraining.accuracy if retraining.status == "ok" else None
-    if retraining.status != "ok":
-        verification.retrain_message = f"not retrained ({retraining.status}): {retraining.message}"
+    done = retraining.status is RetrainingStatus.OK
+    verification.retrained_accuracy = retraining.accuracy if done else None
+    if not done:
+        verification.retrain_message = f"not retrained ({retraining.status.title}): {retraining.message}"
     else:
         verification.retrain_message = "; ".join(retraining.notes)
-
-
-def retraining_from_json(model_id: str, answer: dict[str, Any]) -> Retraining:
-    """The worker's JSON answer as a :class:`Retraining` (a malformed answer becomes an error)."""
-    try:
-        retraining = from_json(Retraining, dict(answer, model_id=model_id))
-    except ValueError as exc:
-        return Retraining(model_id, "error", f"the verifier's answer was malformed: {exc}")
-    if retraining.accuracy is not None:
-        retraining.accuracy.level = Level.VERIFIED
-    return retraining
 
 
 def serve_request(request: dict[str, Any]) -> dict[str, Any]:
     """The worker's handler for a ``"retrain"`` request: JSON in, JSON out."""
     import numpy as np
 
-    from grader.data.datasets import Dataset
+    from grader.data.dataset import Dataset
 
     run = from_json(TrainingRun, request["run"])
     with np.load(request["train_data"], allow_pickle=False) as npz:
         if "x_train" not in npz.files or "y_train" not in npz.files:
-            return {"status": "error", "message": f"{request['train_data']} has no training data (x_train, y_train)"}
+            return {"status": RetrainingStatus.ERROR, "message": f"{request['train_data']} has no training data (x_train, y_train)"}
         x_train, y_train = npz["x_train"], npz["y_train"]
     with np.load(request["test_data"], allow_pickle=False) as npz:
         x_test, y_test = npz["x_test"], npz["y_test"]
@@ -206,39 +147,37 @@ def retrain(run: TrainingRun, data: Dataset, *, seed: int = DEFAULT_SEED, epochs
     """
     started = time.perf_counter()
 
-    def outcome(status: str, message: str) -> Retraining:
+    def outcome(status: RetrainingStatus, message: str) -> Retraining:
         return Retraining(run.model_id, status, message, seed=seed, duration_s=time.perf_counter() - started)
 
     path = model_path or run.weights_file
     if not path:
-        return outcome("skipped", "no saved model to take the architecture from")
+        return outcome(RetrainingStatus.SKIPPED, "no saved model to take the architecture from")
     if not run.compile.optimizer or not run.compile.loss:
-        return outcome("skipped", "the notebook's optimizer and loss were not recorded")
+        return outcome(RetrainingStatus.SKIPPED, "the notebook's optimizer and loss were not recorded")
     import keras
     import numpy as np
 
-    from grader.clean.verify import integer_labels, load_saved_model, measure, prepare_inputs
-
     saved, problem = load_saved_model(path, expected_sha256)
     if problem is not None:
-        return outcome(problem["status"], problem["message"])
+        return outcome(RetrainingStatus(problem["status"]), problem["message"])
     frozen = [layer.name for layer in _layers(saved) if not layer.trainable and layer.weights]
     if frozen:
-        return outcome("skipped", f"{len(frozen)} layer(s) are frozen ({', '.join(frozen[:3])}): a pretrained base, "
+        return outcome(RetrainingStatus.SKIPPED, f"{len(frozen)} layer(s) are frozen ({', '.join(frozen[:3])}): a pretrained base, "
                                   "which training from scratch would not reproduce")
     notes: list[str] = []
     keras.utils.set_random_seed(seed)
     try:
         model = keras.models.clone_model(saved)  # the same layers with newly initialized weights
     except Exception as exc:
-        return outcome("error", f"the architecture could not be rebuilt from its saved configuration: "
+        return outcome(RetrainingStatus.ERROR, f"the architecture could not be rebuilt from its saved configuration: "
                                 f"{type(exc).__name__}: {str(exc)[:300]}")
     try:
         optimizer, optimizer_words = _optimizer(keras, run)
         loss, loss_name = _loss(keras, run.compile.loss, model, notes)
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     except (ValueError, TypeError) as exc:
-        return outcome("skipped", str(exc)[:500])
+        return outcome(RetrainingStatus.SKIPPED, str(exc)[:500])
 
     caps = caps or {}
     n_train = len(data.x_train)
@@ -254,7 +193,7 @@ def retrain(run: TrainingRun, data: Dataset, *, seed: int = DEFAULT_SEED, epochs
     if caps.get("epochs"):
         epochs = min(epochs, int(caps["epochs"]))
     if epochs < 1:
-        return outcome("skipped", "the notebook asked for no epochs of training")
+        return outcome(RetrainingStatus.SKIPPED, "the notebook asked for no epochs of training")
     batch_size = run.fit.batch_size or 32
     split = float(run.fit.validation_split or 0.0)
     if run.fit.x is None:
@@ -276,14 +215,14 @@ def retrain(run: TrainingRun, data: Dataset, *, seed: int = DEFAULT_SEED, epochs
         x_eval, _ = prepare_inputs(np, x_test, how, data.x_train[:5000], input_shape)
         y_fit = _targets(keras, np, integer_labels(data.y_train[:n_train]), model, loss_name)
     except ValueError as exc:
-        return outcome("error", str(exc)[:500])
+        return outcome(RetrainingStatus.ERROR, str(exc)[:500])
     try:
         history = model.fit(x_fit, y_fit, epochs=epochs, batch_size=batch_size, validation_split=split, verbose=0)
     except Exception as exc:
-        return outcome("error", f"training failed: {type(exc).__name__}: {str(exc)[:400]}")
+        return outcome(RetrainingStatus.ERROR, f"training failed: {type(exc).__name__}: {str(exc)[:400]}")
     measured = measure(np, model, x_eval, integer_labels(y_test))
-    if measured["status"] != "ok":
-        return outcome("error", measured["message"])
+    if measured["status"] != VerificationStatus.OK:
+        return outcome(RetrainingStatus.ERROR, measured["message"])
     device = _device(keras)
     duration = time.perf_counter() - started
     words = [f"seed {seed}", f"{epochs} epoch{'s' if epochs != 1 else ''}", f"batch {batch_size}",
@@ -293,7 +232,7 @@ def retrain(run: TrainingRun, data: Dataset, *, seed: int = DEFAULT_SEED, epochs
     source = (f"retrained by the grader: {', '.join(words)}, {optimizer_words}; {measured['samples']:,} test images "
               f"({preprocess_note}); on {device}, {duration:.0f} s")
     return Retraining(
-        run.model_id, "ok", accuracy=Figure(measured["accuracy"], Level.VERIFIED, source), loss=measured["loss"],
+        run.model_id, RetrainingStatus.OK, accuracy=Figure(measured["accuracy"], Level.VERIFIED, source), loss=measured["loss"],
         seed=seed, epochs=epochs, batch_size=batch_size, train_samples=n_train, test_samples=measured["samples"],
         history={k: [float(v) for v in values] for k, values in history.history.items()}, device=device,
         duration_s=duration, notes=notes,

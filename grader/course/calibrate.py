@@ -16,31 +16,25 @@ Example::
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-import click
-
 import reference_models
-from grader.errors import GraderError
 from grader.model.evidence import to_json
 from grader.course.reference import (
     ProgressHook,
-    CommandFailed,
     TrainReport,
     plural,
     format_train_report,
     percent,
     reference_dataset,
-    rich_progress,
     train_reference,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from grader.rubric.load import Check, Rubric, Task
+    from grader.rubric.model import Check, Rubric, Task
 
 # Check kinds whose threshold calibration can answer, and which accuracy each one means.
 ACCURACY_KINDS = {"test_accuracy": "test"}
@@ -165,7 +159,8 @@ def calibrate(
     full length. A missing dataset raises :class:`~grader.errors.DatasetError` saying which file
     to put where.
     """
-    from grader.rubric.load import Rubric, load_rubric
+    from grader.rubric.load import load_rubric
+    from grader.rubric.model import Rubric
 
     if not isinstance(rubric, Rubric):
         rubric = load_rubric(rubric)
@@ -242,31 +237,3 @@ def format_calibration(report: CalibrationReport) -> str:
     lines.append(f"done in {report.duration_s:.1f} s")
     return "\n".join(lines)
 
-
-@click.command("calibrate", epilog="\b\nExample:\n  grade calibrate cifar10 --seeds 2 --epochs 2 --train-size 5000   (a quick look)\n  grade calibrate my_rubric.yaml                                  (3 seeds, as the rubric trains)")
-@click.argument("rubric")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Train each reference this many times, with seeds 0, 1, ...")
-@click.option("--data", "data_source", default=None,
-              help="auto (the Keras cache), synthetic, or an .npz file (default: the rubric's data_source).")
-@click.option("--epochs", type=click.IntRange(min=1), help="Train every reference this many epochs (a quick run).")
-@click.option("--train-size", type=click.IntRange(min=1), help="Train on a stratified subset of this size.")
-@click.option("--test-size", type=click.IntRange(min=1), help="Evaluate on a stratified subset of this size.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where results are cached (default $NN_GRADER_CACHE or ~/.cache/nn-grader).")
-@click.option("--no-cache", is_flag=True, help="Train again; neither read nor write cached results.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report as JSON.")
-def calibrate_command(rubric: str, seeds: int, data_source: str | None, epochs: int | None, train_size: int | None,
-                      test_size: int | None, cache_dir: Path | None, no_cache: bool, json_path: Path | None) -> None:
-    """Retrain RUBRIC's reference solutions and show the margin to each accuracy threshold."""
-    hook, bars = rich_progress()
-    try:
-        with bars:
-            report = calibrate(rubric, seeds=range(seeds), epochs=epochs, data_source=data_source,
-                               train_size=train_size, test_size=test_size, cache_dir=cache_dir,
-                               use_cache=not no_cache, progress=hook)
-    except GraderError as exc:
-        raise CommandFailed(exc) from None
-    click.echo(format_calibration(report))
-    if json_path:
-        json_path.write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")

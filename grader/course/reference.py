@@ -2,7 +2,7 @@
 
 ``grade reference list`` and ``grade reference show NAME`` describe the architectures of
 :mod:`reference_models` with the figures the course documents. ``grade reference train NAME
---seeds 3`` trains one on the grader's copy of its dataset (:func:`grader.data.datasets.load_dataset`)
+--seeds 3`` trains one on the grader's copy of its dataset (:func:`grader.data.load.load_dataset`)
 once per seed and reports the mean ± standard deviation of its test accuracy; ``grade calibrate``
 (:mod:`grader.course.calibrate`) does the same for a rubric's reference solutions and compares the result
 with the rubric's thresholds.
@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-import click
-
 import reference_models
-from grader.data.datasets import SPECS, Dataset, load_dataset
-from grader.errors import DatasetError, GraderError, ReferenceModelError
+from grader.data.dataset import Dataset
+from grader.data.load import load_dataset
+from grader.data.registry import SPECS
+from grader.errors import DatasetError, ReferenceModelError
 from grader.model.evidence import accuracy_of, from_json, to_json
+from grader.model.words import plural
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference_models import ReferenceModel
@@ -245,7 +246,7 @@ def train_reference(
 
     ``epochs`` and ``batch_size`` default to the reference's own training settings;
     ``data_source`` is ``"auto"`` (the Keras cache), ``"synthetic"`` or an ``.npz`` path (see
-    :func:`grader.data.datasets.load_dataset`), or pass a loaded ``data`` (then the source and sizes
+    :func:`grader.data.load.load_dataset`), or pass a loaded ``data`` (then the source and sizes
     are not used). Results are cached per seed under ``cache_dir`` (:func:`default_cache_dir`);
     ``use_cache=False`` neither reads nor writes the cache.
     """
@@ -470,10 +471,6 @@ def _write_cached(path: Path, run: SeedRun, settings: dict[str, Any], seed: int)
 # text
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
-
-
 def percent(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:.1f}%"
 
@@ -493,102 +490,3 @@ def format_train_report(report: TrainReport) -> str:
                  f"{plural(len(report.runs), 'seed')}; {report.duration_s:.1f} s on {report.device} ({report.backend} backend)")
     return "\n".join(lines)
 
-
-# ---------------------------------------------------------------------------------------------
-# Click commands, registered by grader.cli.commands: `grade reference list|show|train`
-
-
-class CommandFailed(click.ClickException):
-    """A :class:`GraderError` as Click shows it: the message, no traceback, the error's exit code."""
-
-    def __init__(self, error: GraderError):
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
-
-
-def rich_progress() -> tuple[ProgressHook, Any]:
-    """A progress hook drawing one bar per seed on stderr, and the ``rich`` Progress to enter."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.fields[note]}"), console=Console(stderr=True), transient=False)
-    tasks: dict[tuple[str, int], Any] = {}
-
-    def hook(event: TrainingProgress) -> None:
-        key = (event.model, event.seed)
-        if key not in tasks:
-            tasks[key] = bars.add_task(f"{event.model} seed {event.seed} ({event.run}/{event.runs})",
-                                       total=event.epochs, note="")
-        task = tasks[key]
-        if event.phase == "epoch":
-            acc = accuracy_of(event.logs)
-            bars.update(task, completed=event.epoch, note="" if acc is None else f"train acc {100 * acc:.1f}%")
-        elif event.phase in ("done", "cached"):
-            note = f"test acc {percent(event.logs.get('test_accuracy', math.nan))}"
-            bars.update(task, completed=event.epochs, note=note + (" (cached)" if event.phase == "cached" else ""))
-
-    return hook, bars
-
-
-def _data_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--data", "data_source", default="auto", show_default=True,
-                     help="auto (the Keras cache), synthetic, or an .npz file with x_train, y_train, x_test, y_test."),
-        click.option("--train-size", type=click.IntRange(min=1), help="Train on a stratified subset of this size."),
-        click.option("--test-size", type=click.IntRange(min=1), help="Evaluate on a stratified subset of this size."),
-        click.option("--epochs", type=click.IntRange(min=1), help="Override the number of epochs."),
-        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-                     help=f"Where results are cached (default ${CACHE_ENV} or ~/.cache/nn-grader)."),
-        click.option("--no-cache", is_flag=True, help="Train again; neither read nor write cached results."),
-        click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Also write the report as JSON."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-@click.group("reference", epilog="\b\nExample:\n  grade reference show cifar10_cnn")
-def reference_group() -> None:
-    """The course's reference models: list, show, train."""
-
-
-@reference_group.command("list", epilog="\b\nExample:\n  grade reference list")
-def list_command() -> None:
-    """List every reference model with its documented parameter figures."""
-    click.echo(format_reference_list(list_references()))
-
-
-@reference_group.command("show", epilog="\b\nExample:\n  grade reference show cifar10_cnn")
-@click.argument("name")
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), help="A local weights file to load.")
-def show_command(name: str, weights: Path | None) -> None:
-    """Print NAME's summary as Keras prints it, with the documented figures."""
-    try:
-        click.echo(show_reference(name, weights=weights))
-    except GraderError as exc:
-        raise CommandFailed(exc) from None
-
-
-@reference_group.command("train", epilog="\b\nExample:\n  grade reference train mnist_fc --seeds 1 --epochs 1 --train-size 2000")
-@click.argument("name")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Train this many times, with seeds 0, 1, ...")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Override the batch size.")
-@_data_options
-def train_command(name: str, seeds: int, batch_size: int | None, data_source: str, train_size: int | None,
-                  test_size: int | None, epochs: int | None, cache_dir: Path | None, no_cache: bool,
-                  json_path: Path | None) -> None:
-    """Train NAME once per seed and report its test accuracy, mean ± std."""
-    hook, bars = rich_progress()
-    try:
-        with bars:
-            report = train_reference(name, seeds=range(seeds), epochs=epochs, batch_size=batch_size,
-                                     data_source=data_source, train_size=train_size, test_size=test_size,
-                                     cache_dir=cache_dir, use_cache=not no_cache, progress=hook)
-    except GraderError as exc:
-        raise CommandFailed(exc) from None
-    click.echo(format_train_report(report))
-    if json_path:
-        json_path.write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import BundleError
+from grader.model.kinds import RecorderEvent
 from grader.model.evidence import (
     Architecture,
     Cell,
@@ -94,10 +95,11 @@ class _Reader:
             event = json.loads(raw)
             if not isinstance(event, dict) or not isinstance(event.get("event"), str):
                 raise ValueError("not an event object")
-            handler = getattr(self, "on_" + event["event"], None)
-            if handler is None:
-                raise ValueError(f"unknown event {event['event'][:40]!r}")
-            handler(event)
+            try:
+                kind = RecorderEvent(event["event"])
+            except ValueError:
+                raise ValueError(f"unknown event {event['event'][:40]!r}") from None
+            getattr(self, "on_" + kind.value)(event)
         except (ValueError, TypeError, KeyError) as exc:
             self.bad_lines.append(f"line {number}: {str(exc)[:200]}")
         except RecursionError:  # nested deeper than any record the recorder writes

@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
+from grader.execute.limits import file_size_hit
+from grader.execute.sandbox import IsolatedKernelManager, kernel_manager, seal_bundle
+from grader.execute.settings import ExecutionSettings, SandboxMode
 from grader.model.evidence import CellError, CellRef
-from grader.execute.limits import Limits, file_size_hit
 
 KERNEL_LIB = "nn_grader_kernel"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -46,39 +47,6 @@ _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "CUDA_VISIBLE_DEVICES",
              "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "SYSTEMROOT")
 # Grace after an interrupt before the kernel is killed (a kernel may ignore SIGINT).
 _INTERRUPT_GRACE_S = 20.0
-
-
-@dataclass
-class ExecutionSettings:
-    cell_timeout: float = 600.0
-    notebook_timeout: float = 3600.0
-    fast: dict[str, int] | None = None  # recorder caps: epochs, train_samples, steps_per_epoch, test_samples
-    compat: bool = True
-    datasets: dict[str, Path] = field(default_factory=dict)  # name -> prepared .npz
-    support_files: list[Path] = field(default_factory=list)
-    functions: list[str] = field(default_factory=list)  # called at the end to build models untrained
-    variables: list[str] = field(default_factory=list)  # plain values recorded at the end
-    kernel_name: str | None = None  # None: this Python's own ipykernel
-    env: dict[str, str] = field(default_factory=dict)  # extra variables for the kernel
-    max_output_bytes: int = 2 * 2**20  # per cell, kept in the executed notebook
-    sandbox: str = "auto"  # auto | bwrap | none (grader.execute.sandbox)
-    limits: Limits = field(default_factory=Limits)  # memory, processes, CPU time, file size, disk
-    hidden: list[Path] = field(default_factory=list)  # never visible in the sandbox: output folder, rubric, hidden test data
-
-    def fingerprint(self) -> dict[str, Any]:
-        """What changes the evidence: part of the result cache key."""
-        return {
-            "cell_timeout": self.cell_timeout,
-            "notebook_timeout": self.notebook_timeout,
-            "fast": self.fast,
-            "compat": self.compat,
-            "datasets": {k: str(v) for k, v in sorted(self.datasets.items())},
-            "functions": sorted(self.functions),
-            "variables": sorted(self.variables),
-            "kernel_name": self.kernel_name,
-            "sandbox": self.sandbox,
-            "limits": self.limits.fingerprint(),
-        }
 
 
 @dataclass
@@ -93,7 +61,7 @@ class Execution:
     duration_s: float = 0.0
     cells_run: int = 0
     limit_hit: str | None = None  # "memory limit 8 GiB reached in cell 14"
-    sandbox: str = "none"  # how the kernel ran: bwrap | none
+    sandbox: SandboxMode = SandboxMode.NONE  # how the kernel ran: bwrap | none
     tampered: str | None = None  # the bundle was swapped for a link: nothing of it is used
     # The grader's closing cell failed after the notebook's own cells ran: what the notebook did
     # to its kernel broke the recorder. The submission's outcome, never "the grader failed".
@@ -143,6 +111,11 @@ class _GradingClient(NotebookClient):
     # an error reply, with no output in the cell, so the run loop would not see it otherwise.
     timeout_hit: bool = False
 
+    def __init__(self, *args: Any, max_output_bytes: int = 0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.max_output_bytes = max_output_bytes  # per cell; 0: no cap
+        self._output_bytes: dict[int, int] = {}  # per cell index, what its outputs held so far
+
     async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
         self.timeout_hit = True
         return await super()._async_handle_timeout(timeout, cell)
@@ -166,12 +139,11 @@ class _GradingClient(NotebookClient):
 
     def output(self, outs: list, msg: dict, display_id: str, cell_index: int) -> Any:
         # Keep memory bounded when a cell prints without end: drop outputs past the cap.
-        size = getattr(self, "_output_bytes", {}).get(cell_index, 0)
+        size = self._output_bytes.get(cell_index, 0)
         content = msg.get("content", {})
         add = len(str(content.get("text", ""))) + sum(len(str(v)) for v in content.get("data", {}).values())
-        self._output_bytes = getattr(self, "_output_bytes", {})
         self._output_bytes[cell_index] = size + add
-        limit = getattr(self, "max_output_bytes", 0)
+        limit = self.max_output_bytes
         if limit and size + add > limit:
             if size <= limit:
                 outs.append(nbformat.v4.new_output(
@@ -189,7 +161,7 @@ class PreparedRun:
     settings: ExecutionSettings
     workdir: Path
     bundle_dir: Path
-    km: AsyncKernelManager
+    km: IsolatedKernelManager
     client: _GradingClient
     setup_error: str | None = None
     started: float = 0.0
@@ -256,11 +228,9 @@ def _finalize_code(settings: ExecutionSettings) -> str:
     )
 
 
-def _new_kernel_manager(settings: ExecutionSettings, workdir: Path) -> AsyncKernelManager:
+def _new_kernel_manager(settings: ExecutionSettings, workdir: Path) -> IsolatedKernelManager:
     # This Python's own ipykernel (or the rubric's kernelspec), in the sandbox and under the
     # limits the settings ask for: grader.execute.sandbox builds the command and watches the kernel.
-    from grader.execute.sandbox import kernel_manager
-
     return kernel_manager(settings, workdir)
 
 
@@ -278,13 +248,13 @@ async def prepare(nb: nbformat.NotebookNode, workdir: Path, settings: ExecutionS
     finally:
         log.close()  # the kernel process holds its own descriptor
     client = _GradingClient(
-        nb, km=km, timeout=int(settings.cell_timeout), interrupt_on_timeout=True, allow_errors=True,
+        nb, km=km, max_output_bytes=settings.max_output_bytes, timeout=int(settings.cell_timeout),
+        interrupt_on_timeout=True, allow_errors=True,
         record_timing=False, iopub_timeout=10, resources={"metadata": {"path": str(workdir)}},
         error_on_timeout={"ename": "CellTimeoutError",
                           "evalue": f"the cell ran longer than the {settings.cell_timeout:.0f} s limit and was interrupted",
                           "traceback": []},
     )
-    client.max_output_bytes = settings.max_output_bytes
     km.current_cell = lambda: client.current_cell  # the limit watcher names the cell it stopped
     await client.async_start_new_kernel_client()
     prepared = PreparedRun(nb, settings, workdir, workdir / ".nn-grader" / "bundle", km, client, started=started)
@@ -407,8 +377,8 @@ async def run(prepared: PreparedRun) -> Execution:
 
 def _report_limit(prepared: PreparedRun, execution: Execution) -> None:
     """Name the limit the run ran into, if any: the watcher's, or a write past the file size limit."""
-    execution.sandbox = getattr(prepared.km, "sandbox_mode", "none")
-    hit = getattr(prepared.km, "limit_hit", None) or file_size_hit(execution.cell_errors, prepared.settings.limits)
+    execution.sandbox = prepared.km.sandbox_mode
+    hit = prepared.km.limit_hit or file_size_hit(execution.cell_errors, prepared.settings.limits)
     if hit is None:
         return
     execution.limit_hit = hit.message
@@ -419,18 +389,14 @@ def _report_limit(prepared: PreparedRun, execution: Execution) -> None:
 def _seal(prepared: PreparedRun, execution: Execution) -> None:
     """Stop the kernel's processes now and move the bundle out of their reach, so that what the
     grader reads is what the run recorded (see grader.execute.sandbox.seal_bundle)."""
-    from grader.execute.sandbox import seal_bundle
-
-    stop_now = getattr(prepared.km, "stop_now", None)
-    if stop_now is not None:
-        stop_now()
+    prepared.km.stop_now()
     execution.bundle_dir, execution.tampered = seal_bundle(prepared.workdir, prepared.bundle_dir)
     if execution.tampered:  # the grader's closing cell failed because of it: say what happened instead
         execution.setup_error = execution.closing_error = None
 
 
-async def _why_dead(km: AsyncKernelManager, index: int) -> str:
-    hit = getattr(km, "limit_hit", None)
+async def _why_dead(km: IsolatedKernelManager, index: int) -> str:
+    hit = km.limit_hit
     if hit is not None:
         return f"{hit.message}; the kernel was stopped"
     code = None

@@ -23,7 +23,8 @@ from pathlib import Path
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.errors import EnvironmentProblem
-from grader.execute.client import ExecutionSettings, drain_shutdowns, execute_notebook
+from grader.execute.client import drain_shutdowns, execute_notebook
+from grader.execute.settings import ExecutionSettings
 from grader.model.results import GradeResult, SubmissionProblem
 
 _MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")

@@ -50,31 +50,20 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
 from grader.errors import SandboxUnavailable
-from grader.execute.limits import (
-    Cgroup,
-    LimitHit,
-    Limits,
-    WatcherProcess,
-    format_duration,
-    kill_tree,
-    rlimits_for,
-    tasks_of_user,
-)
+from grader.execute.limits import Cgroup, LimitHit, Limits, format_duration, rlimits_for, tasks_of_user
+from grader.execute.settings import ExecutionSettings, SandboxMode
+from grader.execute.watch import WatcherProcess, kill_tree
 
-if TYPE_CHECKING:
-    from grader.execute.client import ExecutionSettings
-
-__all__ = ["MODES", "IsolatedKernelManager", "SandboxSpec", "bwrap_command", "kernel_manager", "make_undumpable",
+__all__ = ["IsolatedKernelManager", "SandboxSpec", "bwrap_command", "kernel_manager", "make_undumpable",
            "probe_bwrap", "resolve_mode",
            "seal_bundle"]
 
-MODES = ("auto", "bwrap", "none")
 log = logging.getLogger("grader.execute.sandbox")
 
 # The private /tmp and /dev/shm are tmpfs, which is memory: keep them small. TMPDIR points into
@@ -299,25 +288,24 @@ def probe_bwrap() -> str | None:
 _warned: set[str] = set()
 
 
-def resolve_mode(mode: str) -> str:
+def resolve_mode(mode: str | SandboxMode) -> SandboxMode:
     """``bwrap`` or ``none`` for ``auto|bwrap|none``; raises :class:`SandboxUnavailable` when
-    bwrap is asked for and cannot run. Says once per process, in the log, when kernels run
-    without a sandbox."""
-    if mode not in MODES:
-        raise SandboxUnavailable(f"unknown sandbox mode {mode!r}: use auto, bwrap or none")
-    if mode == "none":
+    bwrap is asked for and cannot run, or for a name that is no mode. Says once per process, in
+    the log, when kernels run without a sandbox."""
+    mode = SandboxMode.parse(mode)
+    if mode is SandboxMode.NONE:
         _warn_once("none", "kernels run WITHOUT a sandbox (--sandbox none): a notebook can read and write "
                            "whatever this user can, and open network connections; resource limits still apply")
-        return "none"
+        return SandboxMode.NONE
     problem = probe_bwrap()
     if problem is None:
-        return "bwrap"
-    if mode == "bwrap":
+        return SandboxMode.BWRAP
+    if mode is SandboxMode.BWRAP:
         raise SandboxUnavailable(f"--sandbox bwrap: {problem}. Use --sandbox none to grade without one "
                                  "(see docs/security.md)")
     _warn_once("auto", f"kernels run WITHOUT a sandbox: {problem}. A notebook can read and write whatever this "
                        "user can; resource limits still apply (see docs/security.md)")
-    return "none"
+    return SandboxMode.NONE
 
 
 def make_undumpable() -> bool:
@@ -353,7 +341,7 @@ class IsolatedKernelManager(AsyncKernelManager):
     nbclient drives it like any kernel manager.
     """
 
-    sandbox_mode: str = "none"
+    sandbox_mode: SandboxMode = SandboxMode.NONE
     spec: SandboxSpec | None = None
     limits: Limits = Limits()
     launch_config: dict[str, Any] = {}
@@ -365,7 +353,7 @@ class IsolatedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)
-        if self.sandbox_mode != "bwrap":
+        if self.sandbox_mode is not SandboxMode.BWRAP:
             return _launcher({**self.launch_config, "keeper": True}, command)
         inner = _launcher({k: v for k, v in self.launch_config.items() if k != "cgroup_procs"}, command)
         wrapped = bwrap_command(self.spec or SandboxSpec(), inner)
@@ -382,6 +370,8 @@ class IsolatedKernelManager(AsyncKernelManager):
     async def _async_post_start_kernel(self, **kw: Any) -> None:
         await super()._async_post_start_kernel(**kw)
         provisioner = self.provisioner
+        # jupyter_client's local provisioner has pid, pgid and process; another (or none, once the
+        # kernel is gone) may lack them, and then there is nothing here to watch or kill.
         pid = getattr(provisioner, "pid", None)
         if pid and sys.platform == "linux":
             self.watcher = WatcherProcess(pid, self.limits, workdir=self.spec.workdir if self.spec else None,
@@ -421,13 +411,13 @@ class IsolatedKernelManager(AsyncKernelManager):
                 shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
-def kernel_manager(settings: "ExecutionSettings", workdir: Path) -> IsolatedKernelManager:
+def kernel_manager(settings: ExecutionSettings, workdir: Path) -> IsolatedKernelManager:
     """A kernel manager for one run in ``workdir`` (already made), sandboxed and limited as
     ``settings`` say (``settings.sandbox``, ``settings.limits``, ``settings.hidden``)."""
-    mode = getattr(settings, "sandbox", "none")
-    if mode not in ("bwrap", "none"):  # the session resolves it once; a direct caller may pass "auto"
+    mode = settings.sandbox
+    if mode is SandboxMode.AUTO:  # the session resolves it once; a direct caller may leave it to here
         mode = resolve_mode(mode)
-    limits: Limits = getattr(settings, "limits", None) or Limits()
+    limits = settings.limits
     km = IsolatedKernelManager(kernel_name=settings.kernel_name) if settings.kernel_name else IsolatedKernelManager()
     base = km.kernel_spec if settings.kernel_name else None
     argv = list(base.argv) if base else [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -435,25 +425,25 @@ def kernel_manager(settings: "ExecutionSettings", workdir: Path) -> IsolatedKern
         argv=argv, display_name=base.display_name if base else "Python (nn-grader)", language="python",
         env=dict(base.env) if base else {}, resource_dir=base.resource_dir if base else "",
         # A signal to bwrap's process group does not reach the kernel: interrupt by message.
-        interrupt_mode="message" if mode == "bwrap" else (base.interrupt_mode if base else "signal"),
+        interrupt_mode="message" if mode is SandboxMode.BWRAP else (base.interrupt_mode if base else "signal"),
     )
     # A short private folder: a Unix socket path may not exceed 107 bytes.
     runtime = Path(tempfile.mkdtemp(prefix="nn-grader-k-", dir="/tmp" if os.path.isdir("/tmp") else None))
     km.runtime_dir = runtime
     km.connection_file = str(runtime / "kernel.json")
-    if mode == "bwrap":
+    if mode is SandboxMode.BWRAP:
         km.transport = "ipc"
     uid = gid = None
     workdir = Path(os.path.realpath(workdir))
     datasets = [Path(os.path.realpath(p)) for p in settings.datasets.values()]
     as_root = os.geteuid() == 0
-    if mode == "bwrap" and as_root:
+    if mode is SandboxMode.BWRAP and as_root:
         uid = gid = random.randrange(*_KERNEL_UIDS)
         _give_to(uid, [workdir, runtime])
         for path in datasets:  # the kernel's user must be able to read them
             os.chmod(path, os.stat(path).st_mode | 0o444)
     nproc_slack = 0
-    if mode == "none" and limits.processes is not None:
+    if mode is SandboxMode.NONE and limits.processes is not None:
         # Without a user namespace RLIMIT_NPROC counts all of this user's tasks, which come and
         # go: it is set with room to spare, as a backstop, and the watcher holds the exact limit.
         # (Root is not bound by it at all; there the watcher alone stops a fork bomb.)
@@ -467,7 +457,7 @@ def kernel_manager(settings: "ExecutionSettings", workdir: Path) -> IsolatedKern
     if base and base.argv and os.path.isabs(base.argv[0]):
         extra_python.append(Path(os.path.realpath(base.argv[0])).parent.parent)
     km.spec = SandboxSpec(workdir=workdir, runtime_dir=runtime, readable=datasets,
-                          hidden=[Path(p) for p in getattr(settings, "hidden", [])], python=extra_python,
+                          hidden=[Path(p) for p in settings.hidden], python=extra_python,
                           as_root=as_root)
     km.sandbox_mode = mode
     return km

@@ -38,7 +38,7 @@ import math
 import threading
 from pathlib import Path
 
-from grader.model.evidence import Evidence, Finding, TrainingRun, history_values
+from grader.model.evidence import Evidence, Finding, TrainingRun, history_values, is_accuracy_key
 
 __all__ = ["HISTORY_TOLERANCE", "RETRAIN_TOLERANCE", "TestImages", "integrity_findings",
            "load_test_images"]
@@ -164,7 +164,7 @@ def _several_fits(runs: list[TrainingRun], fast: bool) -> Finding:
 def _impossible_history(run: TrainingRun) -> list[Finding]:
     problems: list[str] = []
     for key, values in run.history.items():
-        if not key.endswith(("accuracy", "acc")):
+        if not is_accuracy_key(key):
             continue  # a loss may honestly be NaN or large: training diverged
         bad = [v for v in values if not math.isfinite(v) or not 0.0 <= v <= 1.0]
         if bad:

@@ -24,13 +24,13 @@ import math
 from dataclasses import dataclass
 
 from grader.model.evidence import Architecture, LayerInfo
+from grader.model.format import fmt_int
 
 __all__ = [
     "Formula",
     "explain_architecture",
     "explain_layer",
     "explain_output_shape",
-    "fmt_int",
     "layer_formula",
 ]
 
@@ -44,13 +44,6 @@ _PARAMETER_FREE = (
     "Rescaling", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
     "RandomContrast", "RandomCrop", "Lambda",
 )
-
-
-def fmt_int(value: int | float) -> str:
-    """``1250000`` → ``'1,250,000'``; floats that are whole numbers print as integers."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return f"{value:,}"
 
 
 @dataclass

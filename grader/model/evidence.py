@@ -32,6 +32,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.model.kinds import FindingKind, Severity
+
 SCHEMA_VERSION = 1
 
 
@@ -44,7 +46,13 @@ class Level(enum.IntEnum):
 
     @property
     def label(self) -> str:
+        """The level as every report writes it: ``verified``."""
         return self.name.lower()
+
+    @property
+    def help(self) -> str:
+        """What the level means, for a reader who asks (the report's tooltip)."""
+        return LEVEL_HELP[self]
 
     @classmethod
     def parse(cls, text: "str | Level") -> "Level":
@@ -56,6 +64,13 @@ class Level(enum.IntEnum):
             raise ValueError(
                 f"unknown evidence level {text!r}: use reported, executed or verified"
             ) from None
+
+
+LEVEL_HELP = {
+    Level.REPORTED: "read from the outputs saved in the submitted notebook; the file could have been edited",
+    Level.EXECUTED: "recorded while the grader ran the notebook, inside the student's own kernel",
+    Level.VERIFIED: "measured by the grader in a separate clean process, on its own copy of the test data",
+}
 
 
 @dataclass
@@ -239,8 +254,9 @@ class CellError:
 # Findings that say the evidence may not mean what it seems (grader.findings.integrity, the bundle reader):
 # the class overview has a column for them, and grader.checks.review puts the checks they concern
 # under review. ``several_fits`` is shown but reviews nothing: the epochs check adds the fits up.
-INTEGRITY_KINDS = ("trained_on_test", "several_fits", "history", "retrain", "mismatch", "printed", "model_file",
-                   "tampered", "recorder")
+INTEGRITY_KINDS = (FindingKind.TRAINED_ON_TEST, FindingKind.SEVERAL_FITS, FindingKind.HISTORY, FindingKind.RETRAIN,
+                   FindingKind.MISMATCH, FindingKind.PRINTED, FindingKind.MODEL_FILE, FindingKind.TAMPERED,
+                   FindingKind.RECORDER)
 
 
 @dataclass
@@ -248,17 +264,80 @@ class Finding:
     """Something the report should tell, which is not itself a check: a removed API that was
     mapped, weights loaded from a file, training data that contains test images."""
 
-    kind: str  # "compat", "load_weights", "trained_on_test", "mismatch", "limit", ...
+    kind: FindingKind  # the text of a member is accepted too: Finding("compat", ...)
     message: str
     cell: CellRef | None = None
-    severity: str = "info"  # info | warning | error
+    severity: Severity = Severity.INFO
     # the model it concerns, when it concerns one: its checks need review (grader.checks.review)
     model_id: str | None = field(default=None, metadata={"omit_if_default": True})
+
+    def __post_init__(self) -> None:
+        # A kind or severity nobody has a title for is a mistake where the finding is made.
+        self.kind = FindingKind(self.kind)
+        self.severity = Severity(self.severity)
 
     @property
     def integrity(self) -> bool:
         """True for a sign that the evidence may not mean what it seems (not a note)."""
-        return self.kind in INTEGRITY_KINDS and self.severity != "info"
+        return self.kind in INTEGRITY_KINDS and self.severity is not Severity.INFO
+
+
+class VerificationStatus(enum.StrEnum):
+    """What became of the clean verification of one saved model (:class:`Verification`)."""
+
+    OK = "ok"
+    UNSAFE = "unsafe"  # needs unsafe deserialization (a Lambda layer, arbitrary code)
+    ERROR = "error"
+    MISSING = "missing"  # no saved weights
+    TAMPERED = "tampered"  # the file was rewritten after the recorder saved it
+    REFUSED = "refused"  # declares more than the grader builds (grader.clean.model_files)
+    LIMIT = "limit"  # over the verifier's memory or time limit per model
+
+    @property
+    def title(self) -> str:
+        """The status in words, as the report says why a model was not verified."""
+        return VERIFICATION_TITLES[self]
+
+
+# The words the report's "Not verified (...)" has always shown; ``ok`` is told as the figure itself.
+VERIFICATION_TITLES = {
+    VerificationStatus.OK: "verified",
+    VerificationStatus.UNSAFE: "needs unsafe deserialization",
+    VerificationStatus.ERROR: "could not be loaded",
+    VerificationStatus.MISSING: "no saved weights",
+    VerificationStatus.TAMPERED: "the model file was rewritten after the recorder saved it",
+    VerificationStatus.REFUSED: "refused",
+    VerificationStatus.LIMIT: "limit",
+}
+
+
+class RetrainingStatus(enum.StrEnum):
+    """What became of one retraining by the grader (:class:`grader.clean.protocol.Retraining`)."""
+
+    OK = "ok"
+    SKIPPED = "skipped"  # cannot be reproduced (no optimizer recorded, frozen layers, ...)
+    UNSAFE = "unsafe"
+    TAMPERED = "tampered"
+    REFUSED = "refused"  # declares more than the grader's caps
+    LIMIT = "limit"  # over the verifier's memory or time limit
+    ERROR = "error"
+
+    @property
+    def title(self) -> str:
+        """The status in words (the report names it in the verification's retrain message)."""
+        return RETRAINING_TITLES[self]
+
+
+# The words the verification's retrain message has always used ("not retrained (skipped): ...").
+RETRAINING_TITLES = {
+    RetrainingStatus.OK: "retrained",
+    RetrainingStatus.SKIPPED: "skipped",
+    RetrainingStatus.UNSAFE: "unsafe",
+    RetrainingStatus.TAMPERED: "tampered",
+    RetrainingStatus.REFUSED: "refused",
+    RetrainingStatus.LIMIT: "limit",
+    RetrainingStatus.ERROR: "error",
+}
 
 
 @dataclass
@@ -266,9 +345,7 @@ class Verification:
     """Figures measured by the grader outside the student's kernel for one saved model."""
 
     model_id: str
-    # "ok" | "unsafe" (needs unsafe deserialization) | "error" | "missing" | "tampered" (file rewritten
-    # after the fit) | "refused" (declares more than the grader builds) | "limit" (over its memory or time)
-    status: str
+    status: VerificationStatus  # a name ("ok") is accepted and turned into the status
     message: str = ""
     test_accuracy: Figure | None = None
     test_loss: Figure | None = None
@@ -283,6 +360,9 @@ class Verification:
     retrained_accuracy: Figure | None = None
     retrain_seed: int | None = None
     retrain_message: str = ""  # why it was not retrained, or what differs from the notebook's training
+
+    def __post_init__(self) -> None:
+        self.status = VerificationStatus(self.status)
 
 
 @dataclass
@@ -337,6 +417,13 @@ class Evidence:
 _ACCURACY_SUFFIXES = ("accuracy", "acc")
 
 
+def is_accuracy_key(name: str) -> bool:
+    """Whether a history or ``evaluate`` key is an accuracy of some kind, in any Keras spelling:
+    ``acc``, ``val_accuracy``, ``sparse_categorical_accuracy``, ``top_k_categorical_accuracy``.
+    Which of them is *the* accuracy is :func:`history_values`' rule."""
+    return name.endswith(_ACCURACY_SUFFIXES)
+
+
 def history_values(history: dict[str, list[float]], key: str) -> list[float]:
     """The history series for ``key``, accepting the spellings of every Keras generation.
 
@@ -352,7 +439,7 @@ def history_values(history: dict[str, list[float]], key: str) -> list[float]:
                 continue
             if not prefix and name.startswith("val_"):
                 continue
-            if bare.endswith(_ACCURACY_SUFFIXES) and "top_k" not in bare:
+            if is_accuracy_key(bare) and "top_k" not in bare:
                 return list(values)
     return []
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.model.evidence import Evidence, Level, from_json, to_json
+from grader.model.kinds import BLOCKING_PROBLEMS, ProblemKind
 
 
 class Status(str, enum.Enum):
@@ -41,6 +42,15 @@ STATUS_TITLES = {Status.PASSED: "passed", Status.FAILED: "failed", Status.NOT_AS
                  Status.MANUAL: "manual", Status.NEEDS_REVIEW: "needs review"}
 
 
+class SkipReason(enum.StrEnum):
+    """Why a rule, not the evidence, left a check "not assessed": ``details["reason"]`` of its
+    :class:`CheckResult` (the member's text in ``result.json``)."""
+
+    FAST_MODE = "fast_mode"  # fast mode capped training: accuracy says nothing yet (grader.checks.training)
+    INCOMPLETE = "incomplete"  # the student's own code block is empty
+    UNFINISHED = "unfinished"  # the notebook is the unfilled template (grader.pipeline.problems)
+
+
 @dataclass
 class CheckResult:
     check: str  # the check's kind, e.g. "total_params"
@@ -55,7 +65,7 @@ class CheckResult:
 
     @property
     def skipped_by_fast_mode(self) -> bool:
-        return self.status is Status.NOT_ASSESSED and self.details.get("reason") == "fast_mode"
+        return self.status is Status.NOT_ASSESSED and self.details.get("reason") == SkipReason.FAST_MODE
 
 
 @dataclass
@@ -97,10 +107,13 @@ class Student:
 class SubmissionProblem:
     """Why a submission could not be graded (or only partly): shown in reports, never a crash."""
 
-    kind: str  # "invalid_notebook", "kernel_died", "timeout", "limit", "environment", "incomplete", "internal",
-    # "skipped" (a file found and not graded: hidden, too large, a refused archive; see grader.collect.submissions)
+    kind: ProblemKind  # the text of a member is accepted too: SubmissionProblem("timeout", ...)
     message: str
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        # A kind the report has no title for is a mistake where the problem is made.
+        self.kind = ProblemKind(self.kind)
 
 
 @dataclass
@@ -156,7 +169,7 @@ class GradeResult:
 
     @property
     def problems_blocking(self) -> list[SubmissionProblem]:
-        return [p for p in self.problems if p.kind in {"invalid_notebook", "internal", "skipped"}]
+        return [p for p in self.problems if p.kind in BLOCKING_PROBLEMS]
 
     def to_json(self) -> dict[str, Any]:
         return to_json(self)

@@ -12,6 +12,8 @@ import re
 
 import nbformat
 
+from grader.notebook.questions import answer_text, has_answer_placeholder
+
 _PLACEHOLDERS = [
     (re.compile(r"_{4,}"), "a blank to fill in (____)"),
     (re.compile(r"#\s*(YOUR CODE HERE|your code here|here is your code|TODO)\b.*", re.IGNORECASE), "a TODO marker"),
@@ -26,8 +28,6 @@ _PLACEHOLDERS = [
 # kept or not.
 _BLOCK_OPEN = re.compile(r"^\s*#\s*=+\s*your code here\b.*$", re.IGNORECASE)
 _BLOCK_CLOSE = re.compile(r"^\s*#\s*={3,}\s*$")
-_PLACEHOLDER_ANSWER = re.compile(r"\\?\[\s*your answer here\s*\\?\]", re.IGNORECASE)
-_ANSWER_LABEL = re.compile(r"^[#*\s]*(?:<span[^>]*>)?\s*answer\s*:?\s*(?:</span>)?[*\s:]*", re.IGNORECASE)
 
 
 def empty_code_block(source: str) -> bool:
@@ -60,12 +60,11 @@ def _blocks(source: str) -> tuple[bool, bool]:
 
 def is_placeholder_answer(text: str | None) -> bool:
     """Whether an answer is only the template's "[Your answer here]" (its "Answer:" label
-    allowed): it counts as no answer."""
+    allowed): it counts as no answer. The rules are the selectors' own
+    (:func:`grader.notebook.questions.answer_text`)."""
     if not text:
         return False
-    rest = _PLACEHOLDER_ANSWER.sub("", text)
-    rest = "\n".join(_ANSWER_LABEL.sub("", line, count=1) for line in rest.splitlines())
-    return _PLACEHOLDER_ANSWER.search(text) is not None and not rest.strip(" \t\n:*#_-\\")
+    return has_answer_placeholder(text) and not answer_text(text)
 
 
 def unfinished_cells(cells) -> list[tuple[int, str]]:

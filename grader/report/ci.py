@@ -30,7 +30,9 @@ from typing import Sequence
 
 from grader.notebook.cell_numbers import CellNumbers
 from grader.model.evidence import Level
-from grader.report.html import STATUS_WORDS, clean_text, fmt_points, task_status
+from grader.model.format import fmt_points
+from grader.report.fix import task_status
+from grader.report.text import STATUS_WORDS, clean_text
 from grader.model.results import CheckResult, GradeResult, Status
 
 SUMMARY_LIMIT = 1_000_000  # bytes; GitHub refuses a step summary over 1 MiB (1,048,576)

@@ -18,7 +18,7 @@ The zip holds, at its root::
     dist/               the nn-grader wheel
     constraints.txt     the dependencies' versions this wheel was built and tested with
 
-results.json is written by :func:`grader.report.exports.gradescope_results` (one writer for the
+results.json is written by :func:`grader.report.exports.gradescope.gradescope_results` (one writer for the
 export and the autograder). ``run_autograder`` writes a placeholder first (so a run Gradescope
 kills at its time limit still says why), and replaces it with an error result when Python dies
 before writing its own. ``AUTOGRADER_ROOT`` moves the root away from ``/autograder`` (tests,
@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import UsageError
+from grader.store.atomic import write_atomic
 
 CONFIG_NAME = "nn-grader.json"
 MODES = ("fast", "full", "static")
@@ -137,9 +138,9 @@ def _version() -> str:
 
 
 def _check_data(rubric, data: Path | None, hidden_test: Path | None) -> None:
-    from grader.data.datasets import check_hidden_test, check_source
+    from grader.data.load import check_hidden_test, check_source
 
-    name = getattr(rubric, "dataset", None)
+    name = rubric.dataset
     if data is not None:
         check_source(name, str(data))
     if hidden_test is not None:
@@ -314,7 +315,7 @@ def _write_zip(stage: Path, out: Path) -> list[str]:
 def setup_script(wheel: str, requirements: list[str], *, dataset: str | None = None) -> str:
     """setup.sh: Gradescope runs it once, in /autograder/source, when it builds the image.
     ``dataset``: a Keras dataset (one of the rubric's, so a plain name) to download into the image."""
-    from grader.rubric.load import DATASETS
+    from grader.rubric.model import DATASETS
 
     extra = " ".join(_shell_quote(r) for r in requirements)
     fetch = ""
@@ -425,7 +426,7 @@ def run_autograder(root: Path) -> dict:
 
 
 def _grade(root: Path) -> dict:
-    from grader.report.exports import gradescope_results
+    from grader.report.exports.gradescope import gradescope_results
 
     source = root / "source"
     config = load_config(source)
@@ -493,10 +494,10 @@ def grade_notebook(notebook: Path, source: Path, config: dict, *, student=None):
     """Grade one notebook as the autograder is configured; returns the :class:`GradeResult`."""
     from grader.batch.local import grade_batch
     from grader.findings.blame import helpers_next_to
-    from grader.pipeline.submission import GradingOptions
+    from grader.config import GradingOptions
     from grader.model.results import Student
     from grader.rubric.load import load_rubric
-    from grader.collect.submissions import Submission
+    from grader.collect import Submission
 
     rubric = load_rubric(source / config["rubric"])
     mode = config["mode"]
@@ -524,9 +525,7 @@ def _error_results(message: str) -> dict:
 
 def _write_json(path: Path, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(partial, path)  # never a half-written results.json
+    write_atomic(path, (json.dumps(results, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))  # never half of one
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -176,7 +176,7 @@ def progress_line(state: RunState) -> str:
 
 def cell_headings(nb) -> list[str | None]:
     """The nearest heading at or above each cell of ``nb`` (``None`` before the first one)."""
-    from grader.static.outputs import markdown_headings
+    from grader.notebook.cells import markdown_headings
 
     current: str | None = None
     found: list[str | None] = []

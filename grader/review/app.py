@@ -247,7 +247,7 @@ def create_app(out_dir: Path, *, token: str | None = None, grader: str = ""):
     def report(student: str):
         if student not in index.results:
             abort(404)
-        from grader.report.html import render_student_report
+        from grader.report.student import render_student_report
 
         return render_student_report(index.merged_result(student))
 
@@ -328,7 +328,7 @@ def serve(out_dir: Path, *, host: str = "127.0.0.1", port: int = 0, open_browser
 def rewrite_reports(out_dir: Path) -> Path:
     """Write the students' reports and the class overview again from the stored results, human
     scores merged in (``grade review`` does this when it stops). Returns the overview's path."""
-    from grader.report.html import write_reports
+    from grader.report.write import write_reports
 
     results = ResultStore(Path(out_dir)).load_results()
     return write_reports(results, Path(out_dir), references=_references(results))
@@ -342,6 +342,6 @@ def _references(results: list[GradeResult]) -> dict | None:
         from reference_models import architecture
 
         rubric = load_rubric(next(r.rubric for r in results if r.rubric))
-        return {task.id: architecture(task.reference) for task in rubric.tasks if getattr(task, "reference", None)} or None
+        return {task.id: architecture(task.reference) for task in rubric.tasks if task.reference} or None
     except Exception:
         return None

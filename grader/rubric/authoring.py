@@ -7,14 +7,13 @@ Three tools an instructor uses to get from the template students receive to a wo
   writes one task per question: a model task with a selector built from the question's own text
   and placeholders for the thresholds it states, or a manual item for a free-text question. The
   modules the template imports from its own folder become ``support_files``.
-* :func:`explain_rubric` (``grade rubric explain RUBRIC NOTEBOOK``) shows, per task, which model
-  and which answer the selectors pick in a filled-in notebook, and why. It reads the notebook's
-  saved outputs (static evidence), so it needs no kernel.
+* :func:`grader.rubric.explain.explain_rubric` (``grade rubric explain RUBRIC NOTEBOOK``) shows,
+  per task, which model and which answer the selectors pick in a filled-in notebook, and why.
 * :func:`template_warnings` (``grade rubric validate RUBRIC --against TEMPLATE``) names selectors
   that match nothing in the template.
 
-The selectors' own functions (:mod:`grader.checks.selectors`) decide every pick, so what
-``explain`` shows is what grading does.
+Questions are told from other cells by the rules the selectors use
+(:mod:`grader.notebook.questions`), so a draft expects what grading finds.
 """
 
 from __future__ import annotations
@@ -24,34 +23,23 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from grader.checks.selectors import (
-    Answer,
-    ModelSelector,
-    Target,
-    find_answer,
-    headings,
-    section_ranges,
-    select_model,
-)
+from grader.checks.cells import headings, section_ranges
+from grader.errors import RubricError
 from grader.model.evidence import Cell, Evidence
-from grader.rubric.load import DATASETS, Rubric, load_rubric_text
+from grader.notebook.load import load_notebook
+from grader.notebook.questions import ANSWER_LABEL, TAG, plain_text, question_label
+from grader.rubric.load import load_rubric_text
+from grader.rubric.model import DATASETS, Rubric
 from grader.static.outputs import static_evidence
-
-try:  # the selectors match patterns against the cell as a reader sees it, too
-    from grader.checks.selectors import plain_text as _selector_plain_text
-except ImportError:  # pragma: no cover - older selectors matched the source only
-    def _selector_plain_text(source: str) -> str:
-        return source
 
 __all__ = [
     "Draft",
     "Question",
-    "TaskExplanation",
     "draft_rubric",
-    "explain_rubric",
     "find_questions",
+    "reader_text",
+    "single_line",
     "template_warnings",
 ]
 
@@ -62,15 +50,7 @@ _FLAGS = re.IGNORECASE | re.MULTILINE
 # Reading a template
 
 
-_TAG = re.compile(r"<[^<>]{0,300}>")
 _MARKUP = re.compile(r"\*\*|__|`|\\(?=[\[\]()*_#.])")
-# "Question 2:", "**Q3.**", "Exercise 2 -", "Task 4)" at the start of the cell's first line.
-_LABEL = re.compile(
-    r"^[#>\s*_]{0,12}(?P<word>question|exercise|task|problem|uppgift|fråga|aufgabe|frage|q)\s{0,2}"
-    r"(?P<number>\d{1,3}(?:\.\d{1,2})?[a-z]?)\b\s{0,3}[:.)\-–]?\s*",
-    re.IGNORECASE,
-)
-_ANSWER_LABEL = re.compile(r"^[#>\s*_]{0,12}(?:answer|svar|antwort|réponse|respuesta)\b", re.IGNORECASE)
 _TRAIN_VERB = re.compile(
     r"\b(?:train|retrain|fine-tune|finetune|build|design|create|implement|construct|fit)\b(?:\s+and\s+\w+)?\s+"
     r"(?:(?:a|an|the|your|this|that|another|one|new|own|modified|same)\s+){0,3}(?:[\w-]+\s+){0,3}?"
@@ -106,12 +86,14 @@ _STOPWORDS = frozenset(
 )
 
 
-def _plain(source: str) -> str:
-    """A markdown cell as a reader sees it: no HTML tags, emphasis or backslash escapes."""
-    return _MARKUP.sub("", _TAG.sub("", source))
+def reader_text(source: str) -> str:
+    """A markdown cell as a reader sees it: no HTML tags, emphasis, code marks or backslash
+    escapes (the question's words, for a draft's titles and phrases)."""
+    return _MARKUP.sub("", TAG.sub("", source))
 
 
-def _one_line(text: str, limit: int = 0) -> str:
+def single_line(text: str, limit: int = 0) -> str:
+    """``text`` with its whitespace runs made single spaces, cut to ``limit`` characters."""
     line = " ".join(text.split())
     return line if not limit or len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
@@ -160,15 +142,15 @@ def _thresholds(text: str) -> list[Threshold]:
             check = "test_accuracy"
         value = float(match.group("num").replace(",", "."))
         if not any(t.check == check for t in found):
-            found.append(Threshold(check, "at_least", value, _one_line(match.group(0))))
+            found.append(Threshold(check, "at_least", value, single_line(match.group(0))))
     for match in _EPOCHS.finditer(text):
-        found.append(Threshold("epochs", "at_most", float(match.group("num")), _one_line(match.group(0))))
+        found.append(Threshold("epochs", "at_most", float(match.group("num")), single_line(match.group(0))))
         break
     for match in _PARAMS.finditer(text):
         number = float(re.sub(r"[,_ ]", "", match.group("num")))
         unit = (match.group("unit") or "").lower()
         number *= 1_000 if unit in ("k", "thousand") else 1_000_000 if unit in ("m", "million") else 1
-        found.append(Threshold("total_params", "at_most", number, _one_line(match.group(0))))
+        found.append(Threshold("total_params", "at_most", number, single_line(match.group(0))))
         break
     return found
 
@@ -178,11 +160,11 @@ def _question_of(cell: Cell, following: Cell | None) -> tuple[str, str, str, int
     the text sits in the next cell when the question cell holds the label only."""
     if cell.cell_type != "markdown":
         return None
-    lines = [ln for ln in _plain(cell.source).splitlines() if ln.strip()]
+    lines = [ln for ln in reader_text(cell.source).splitlines() if ln.strip()]
     if not lines:
         return None
-    match = _LABEL.match(lines[0])
-    if not match or _ANSWER_LABEL.match(lines[0]):
+    match = question_label(lines[0])
+    if not match:
         return None
     word = match.group("word")
     label = ("Q" if word.lower() == "q" else word.capitalize()) + f"{'' if word.lower() == 'q' else ' '}{match.group('number')}"
@@ -190,9 +172,9 @@ def _question_of(cell: Cell, following: Cell | None) -> tuple[str, str, str, int
     text = "\n".join(ln for ln in rest if ln.strip()).strip()
     where = cell.index
     if not text and following is not None and following.cell_type == "markdown":
-        first = next((ln for ln in _plain(following.source).splitlines() if ln.strip()), "")
-        if not _ANSWER_LABEL.match(first) and not _LABEL.match(first):
-            text, where = _plain(following.source).strip(), following.index
+        first = next((ln for ln in reader_text(following.source).splitlines() if ln.strip()), "")
+        if not ANSWER_LABEL.match(first) and not question_label(first):
+            text, where = reader_text(following.source).strip(), following.index
     return label, match.group("number"), text, where
 
 
@@ -245,7 +227,7 @@ def _phrase_regex(words: list[str]) -> str:
 
 
 def _matches(regex: re.Pattern[str], cell: Cell) -> bool:
-    return bool(regex.search(cell.source) or regex.search(_selector_plain_text(cell.source)))
+    return bool(regex.search(cell.source) or regex.search(plain_text(cell.source)))
 
 
 def _text_cells(evidence: Evidence) -> list[Cell]:
@@ -310,7 +292,7 @@ def _distinctive_phrase(question: Question, evidence: Evidence) -> str | None:
 def _heading_regex(text: str, all_texts: list[str]) -> str | None:
     """A regex naming one heading: its words without the section number when that is still
     unique (numbers change between versions of a template), else with it."""
-    plain = _one_line(_plain(text)).strip(" *_#:")
+    plain = single_line(reader_text(text)).strip(" *_#:")
     if not plain:
         return None
     full = _phrase_regex(_words(plain))
@@ -318,7 +300,7 @@ def _heading_regex(text: str, all_texts: list[str]) -> str | None:
     candidates = ([_phrase_regex(_words(bare_text))] if bare_text and bare_text != plain else []) + [full]
     for pattern in candidates:
         regex = re.compile(pattern, _FLAGS)
-        if sum(1 for t in all_texts if regex.search(t) or regex.search(_plain(t))) == 1:
+        if sum(1 for t in all_texts if regex.search(t) or regex.search(reader_text(t))) == 1:
             return pattern
     return None
 
@@ -341,7 +323,7 @@ def _choose_selector(question: Question, questions: list[Question], evidence: Ev
         # version moves the fit below it.
         question_cells = {q.cell for q in questions}
         found = [h for h in headings(evidence) if h.cell not in question_cells
-                 and not _ANSWER_LABEL.match(_plain(h.text))]
+                 and not ANSWER_LABEL.match(reader_text(h.text))]
         texts = [h.text for h in found]
         for heading in sorted((h for h in found if h.cell < fit_cell), key=lambda h: (-h.level, -h.cell)):
             pattern = _heading_regex(heading.text, texts)
@@ -357,7 +339,7 @@ def _choose_selector(question: Question, questions: list[Question], evidence: Ev
                     selector["after"] = between[-1].phrase
                 if phrase:
                     selector["before"] = phrase
-                note = (f"the last model trained under '{_one_line(_plain(heading.text), 50)}' (training code in "
+                note = (f"the last model trained under '{single_line(reader_text(heading.text), 50)}' (training code in "
                         f"cell {fit_cell + 1}) before the question")
                 return selector, note
         if phrase:
@@ -455,9 +437,9 @@ def _number(value: float) -> str:
 
 
 def _first_sentence(text: str, limit: int = 90) -> str:
-    line = _one_line(text)
+    line = single_line(text)
     match = re.match(r"(.+?[.?!])(?:\s|$)", line)
-    return _one_line(match.group(1) if match else line, limit)
+    return single_line(match.group(1) if match else line, limit)
 
 
 @dataclass
@@ -513,7 +495,7 @@ def _task_lines(question: Question) -> list[str]:
         else:
             checks.append("      # TODO add structure checks the question implies, e.g. - contains: {layer: Conv2D, points: 1}")
     if not question.trains_model or question.asks_for_text:
-        guidance = _one_line(question.text, 300)
+        guidance = single_line(question.text, 300)
         checks.append("      - manual:")
         checks.append("          points: 1")
         checks.append("          # TODO replace the question's text with what a full answer must name")
@@ -537,8 +519,6 @@ def draft_rubric(*, template: str | Path, out: str | Path | None = None) -> Draf
         draft = draft_rubric(template="CIFAR10-Lab-template-2023.ipynb", out="rubric.yaml")
         Path("rubric.yaml").write_text(draft.text)
     """
-    from grader.notebook.load import load_notebook
-
     template = Path(template)
     nb = load_notebook(template)
     evidence = static_evidence(nb, str(template))
@@ -563,7 +543,7 @@ def draft_rubric(*, template: str | Path, out: str | Path | None = None) -> Draf
         f"#   - after edits: grade rubric validate RUBRIC --against {template.name}",
         "# The language: docs/rubrics.md.",
         f"name: {_name_of(template)}",
-        f"title: {_quote(_one_line(template.stem.replace('-', ' ').replace('_', ' ')))}   # TODO the assignment's title",
+        f"title: {_quote(single_line(template.stem.replace('-', ' ').replace('_', ' ')))}   # TODO the assignment's title",
     ]
     if dataset:
         lines.append(f"dataset: {dataset}   # the template loads keras.datasets.{dataset}; the grader substitutes it offline")
@@ -587,8 +567,6 @@ def draft_rubric(*, template: str | Path, out: str | Path | None = None) -> Draf
 
 
 def _validate_text(text: str, base: Path) -> list[str]:
-    from grader.errors import RubricError
-
     try:
         load_rubric_text(text, name="draft.yaml", base=base)
     except RubricError as exc:
@@ -612,14 +590,12 @@ def template_warnings(*, rubric: Rubric, template: str | Path) -> list[str]:
     a heading, ``before``/``after`` a markdown cell, ``function`` a function the template
     defines, ``tag`` a tagged cell. Each warning reads ``FILE:LINE: warning: ...``.
     """
-    from grader.notebook.load import load_notebook
-
     template = Path(template)
     evidence = static_evidence(load_notebook(template), str(template))
     display = str(rubric.path) if rubric.path else rubric.name
     warnings: list[str] = []
-    named = [_one_line(_plain(h.text), 40) for h in headings(evidence)]
-    named = [h for h in named if not _LABEL.match(h) and not _ANSWER_LABEL.match(h)]
+    named = [single_line(reader_text(h.text), 40) for h in headings(evidence)]
+    named = [h for h in named if not question_label(h) and not ANSWER_LABEL.match(h)]
     heading_names = ", ".join(f"'{h}'" for h in named[:12]) + (", ..." if len(named) > 12 else "") or "none"
 
     def warn(line: int | None, text: str) -> None:
@@ -660,125 +636,3 @@ def template_warnings(*, rubric: Rubric, template: str | Path) -> list[str]:
             if not _pattern_matches_text(evidence, pattern):
                 warn(line, f"task '{task.id}': {what} '{pattern}' matches no markdown cell in {template.name}")
     return warnings
-
-
-# ---------------------------------------------------------------------------------------------
-# Explaining what a rubric picks in a notebook
-
-
-@dataclass
-class TaskExplanation:
-    """What one task picks in one notebook, and why."""
-
-    task_id: str
-    title: str
-    selector: str | None  # the model selector in words; None for a task without a model
-    target: Target | None
-    model_why: str  # the selector's own notes, or why nothing matched
-    question: str | None  # the pattern the answer is found by
-    answer: Answer | None
-
-    @property
-    def answer_status(self) -> str:
-        if self.answer is None:
-            return ""
-        if self.answer.text is None:
-            return "not found"
-        if not self.answer.text:
-            return "no answer" if self.answer.cells else "no answer cell"
-        return f"{len(self.answer.text.split())} words"
-
-
-def _answer_pattern(task: Any) -> tuple[str | None, str | None]:
-    question, tag = task.question, task.answer_tag
-    for check in task.checks:
-        if check.kind in ("answer", "manual") and not (question or tag):
-            question = check.params.get("question") or question
-            tag = check.params.get("answer_tag") or tag
-    return question, tag
-
-
-def _readable(pattern: str) -> str:
-    """A phrase regex as words: ``at\\s+least\\s+62%`` → ``at least 62%``."""
-    return re.sub(r"\\(.)", r"\1", re.sub(r"\\s[+*]", " ", pattern))
-
-
-def _readable_selector(selector: ModelSelector) -> ModelSelector:
-    keys = {k: (_readable(v) if k in ("section", "before", "after") and isinstance(v, str) else v)
-            for k, v in vars(selector).items()}
-    return ModelSelector(**keys)
-
-
-def explain_rubric(*, rubric: Rubric, notebook: str | Path) -> list[TaskExplanation]:
-    """For each task of ``rubric``: the model and the answer its selectors pick in ``notebook``.
-
-    The evidence is read from the notebook's saved outputs (as ``grade --static`` does), so
-    nothing runs; a notebook never run shows no models, and says so.
-    """
-    from grader.notebook.load import load_notebook
-
-    notebook = Path(notebook)
-    evidence = static_evidence(load_notebook(notebook), str(notebook))
-    explained: list[TaskExplanation] = []
-    for task in rubric.tasks:
-        target, why, described = None, "", None
-        if task.selector is not None:
-            described = _readable_selector(task.selector).describe()
-            selection = select_model(task.selector, evidence)
-            target, why = selection.target, selection.message
-        question, tag = _answer_pattern(task)
-        answer = find_answer(evidence, question=question, answer_tag=tag) if (question or tag) else None
-        explained.append(TaskExplanation(task.id, task.title, described, target, why, question or tag, answer))
-    return explained
-
-
-def describe_target(target: Target) -> str:
-    """``"fit 2 · cell 26 · 81,834 params · under '3. CNN classifier'"``."""
-    from grader.model.arithmetic import fmt_int
-
-    parts = []
-    if target.run is not None:
-        parts.append(f"fit {target.run.index + 1}")
-        parts.append(f"cell {target.run.cell.index + 1}")
-    parts.append(f"{fmt_int(target.architecture.total_params)} params")
-    if target.run is not None and target.run.epochs_trained:
-        parts.append(f"{target.run.epochs_trained} epochs")
-    if target.run is not None and target.run.cell.heading:
-        parts.append(f"under '{_one_line(_plain(target.run.cell.heading), 40)}'")
-    return " · ".join(parts)
-
-
-def explanation_table(explained: list[TaskExplanation], *, title: str = "") -> Any:
-    """A rich :class:`~rich.table.Table` of :func:`explain_rubric`'s result: one row per task with
-    the model it picks (fit, cell, parameters, heading), the answer cells, and why."""
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=title or None, show_lines=True, expand=False)
-    table.add_column("task", no_wrap=True)
-    table.add_column("model picked", overflow="fold")
-    table.add_column("answer", overflow="fold")
-    table.add_column("why", overflow="fold")
-    for item in explained:
-        if item.selector is None:
-            model = Text("—", style="dim")
-        elif item.target is None:
-            model = Text("nothing", style="bold red")
-        else:
-            model = Text(describe_target(item.target), style="green")
-        if item.answer is None:
-            answer = Text("—", style="dim")
-        else:
-            cells = ", ".join(str(i + 1) for i in item.answer.cells)
-            status = item.answer_status
-            style = "green" if status.endswith("words") else "yellow" if status.startswith("no answer") else "bold red"
-            answer = Text(f"cell {cells}: {status}" if cells else status, style=style)
-        why: list[str] = []
-        if item.selector is not None:
-            why.append(item.selector)
-            if item.model_why:
-                why.append(item.model_why)
-        if item.answer is not None:
-            why.append(f"answer {item.answer.message}" if item.answer.text is not None else item.answer.message)
-        table.add_row(Text(item.task_id, style="bold"), model, answer, Text("\n".join(why)))
-    return table

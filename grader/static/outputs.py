@@ -35,7 +35,7 @@ import copy
 import html
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from grader.model.evidence import (
@@ -52,6 +52,20 @@ from grader.model.evidence import (
     ModelSnapshot,
     TrainingRun,
 )
+from grader.notebook.cells import cell_ref, cells_from_notebook, multiline_text, raw_cells, strip_tags
+from grader.static.calls import (
+    BUILDS_IN_BODY,
+    METHOD,
+    OPTIMIZER_ASSIGN,
+    Call,
+    CellCode,
+    call_arguments,
+    compile_info,
+    function_bodies,
+    keyword_number,
+    read_code,
+    strip_comments,
+)
 from grader.static.logs import (
     ParsedLog,
     ParsedScore,
@@ -66,135 +80,12 @@ from grader.static.summary import ParsedSummary, parse_summary
 FINDING_KIND = "static"
 
 # ---------------------------------------------------------------------------------------------
-# Cells and headings
-
-
-def _text(value: Any) -> str:
-    """nbformat keeps multi-line strings as str, raw JSON may hold a list of lines."""
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return "".join(str(part) for part in value)
-    return str(value)
-
-
-# Patterns on untrusted markdown: possessive quantifiers, so no line makes them backtrack
-# (``"# Q" + " " * 1600 + "x"`` took 31 s with ``\s+(.*?)\s*#*\s*$``), and lines are cut to
-# _MAX_LINE before matching. The heading text is runs of non-space and of space not followed
-# by the closing ``#``s.
-_MAX_LINE = 2000
-_ATX = re.compile(r"^[ \t]{0,3}+(#{1,6})[ \t]++((?:[^ \t]++|[ \t]++(?!#*+[ \t]*+$))++)")
-_SETEXT = re.compile(r"^[ \t]{0,3}+(=++|-++)[ \t]*+$")
-_HTML_HEADING = re.compile(r"<h[1-6][^>]*>(.*?)</h[1-6]>", re.IGNORECASE | re.DOTALL)
-_BOLD_LINE = re.compile(r"^\s*+(\*\*|__)(.+?)\1\s*+[:.]?+\s*+$")
-_BOLD_LABEL = re.compile(
-    r"^\s*(\*\*|__)((?:question|task|exercise|part|problem|assignment|step)\s*\d+[^*_]{0,60}?)\1",
-    re.IGNORECASE,
-)
-_TAGS = re.compile(r"<[^>]+>")
-
-
-def _clean_heading(text: str) -> str:
-    text = _TAGS.sub("", text)
-    text = re.sub(r"(\*\*|__|`)", "", text)
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # [link](url) -> link
-    return re.sub(r"\s+", " ", html.unescape(text)).strip()
-
-
-def markdown_headings(source: str) -> list[str]:
-    """The headings of one markdown cell, in order.
-
-    ATX (``## Question 4``), setext (a line underlined with ``===`` or ``---``), HTML
-    (``<h2>Question 4</h2>``), and a bold first line (``**Question 4**`` or
-    ``**Question 4:** Train a CNN ...``) all count.
-    """
-    headings: list[str] = []
-    lines = [line[:_MAX_LINE] for line in source.split("\n")]
-    in_fence = False
-    first_text = next((line for line in lines if line.strip()), "")
-    bold = _BOLD_LINE.match(first_text) or _BOLD_LABEL.match(first_text)
-    if bold and not _ATX.match(first_text):
-        headings.append(_clean_heading(bold.group(2)))
-    for number, line in enumerate(lines):
-        if line.lstrip().startswith(("```", "~~~")):
-            in_fence = not in_fence
-            continue
-        if in_fence:
-            continue
-        atx = _ATX.match(line)
-        if atx:
-            text = _clean_heading(atx.group(2))
-            if text:
-                headings.append(text)
-            continue
-        if number > 0 and _SETEXT.match(line) and lines[number - 1].strip():
-            previous = lines[number - 1]
-            if not _ATX.match(previous) and not re.match(r"^\s*([-*+]|\d+\.)\s", previous):
-                text = _clean_heading(previous)
-                if text:
-                    headings.append(text)
-            continue
-        for match in _HTML_HEADING.finditer(line):
-            text = _clean_heading(match.group(1))
-            if text:
-                headings.append(text)
-    return headings
-
-
-def cells_from_notebook(nb: Any) -> list[Cell]:
-    """The notebook's cells as :class:`~grader.model.evidence.Cell`, each with its nearest heading.
-
-    A markdown cell's heading is its own first heading, or the one above it; any other cell
-    carries the last heading of the markdown above it. ``tags`` come from
-    ``cell.metadata.tags``, ``cell_id`` from nbformat 4.5 cell ids.
-    """
-    cells: list[Cell] = []
-    current: str | None = None
-    for index, raw in enumerate(_cells_of(nb)):
-        cell_type = str(raw.get("cell_type") or "code")
-        source = _text(raw.get("source"))
-        metadata = raw.get("metadata") or {}
-        tags = metadata.get("tags") if isinstance(metadata, dict) else None
-        tags = [str(tag) for tag in tags] if isinstance(tags, (list, tuple)) else []
-        heading = current
-        if cell_type == "markdown":
-            found = markdown_headings(source)
-            if found:
-                heading = found[0]
-                current = found[-1]
-        outputs = raw.get("outputs") if cell_type == "code" else None
-        cell_id = raw.get("id")
-        cells.append(Cell(
-            index=index,
-            cell_type=cell_type,
-            source=source,
-            tags=tags,
-            cell_id=str(cell_id) if cell_id else None,
-            heading=heading,
-            has_outputs=bool(outputs),
-        ))
-    return cells
-
-
-def _cells_of(nb: Any) -> list[Any]:
-    cells = nb.get("cells") if hasattr(nb, "get") else getattr(nb, "cells", None)
-    if not isinstance(cells, list):
-        return []
-    return [cell for cell in cells if hasattr(cell, "get")]
-
-
-def _ref(cell: Cell) -> CellRef:
-    return CellRef(index=cell.index, heading=cell.heading, tags=list(cell.tags),
-                   cell_id=cell.cell_id)
-
-
-# ---------------------------------------------------------------------------------------------
 # Outputs
 
 
 def _html_to_text(markup: str) -> str:
     markup = re.sub(r"<br\s*/?>|</(?:p|div|tr|h[1-6]|li)>", "\n", markup, flags=re.IGNORECASE)
-    return html.unescape(_TAGS.sub("", markup))
+    return html.unescape(strip_tags(markup))
 
 
 def output_text(cell: Any) -> str:
@@ -216,11 +107,11 @@ def output_text(cell: Any) -> str:
             # on lines of their own they cannot end up inside a figure.
             if parts and not parts[-1].endswith("\n"):
                 parts.append("\n")
-            text = _text(output.get("text"))
+            text = multiline_text(output.get("text"))
             parts.append(text if text.endswith("\n") else text + "\n")
             continue
         if kind == "stream":
-            parts.append(_text(output.get("text")))
+            parts.append(multiline_text(output.get("text")))
             continue
         if kind not in ("execute_result", "display_data"):
             continue
@@ -228,9 +119,9 @@ def output_text(cell: Any) -> str:
         if not hasattr(data, "get"):
             continue
         if data.get("text/plain") is not None:
-            text = _text(data.get("text/plain"))
+            text = multiline_text(data.get("text/plain"))
         elif data.get("text/html") is not None:
-            text = _html_to_text(_text(data.get("text/html")))
+            text = _html_to_text(multiline_text(data.get("text/html")))
         else:
             continue
         if parts and not parts[-1].endswith("\n"):
@@ -244,7 +135,7 @@ def cell_errors(cell: Any, ref: CellRef, source: str) -> list[CellError]:
     errors = []
     for output in cell.get("outputs") or []:
         if hasattr(output, "get") and output.get("output_type") == "error":
-            traceback = strip_ansi("\n".join(_text(line) for line in output.get("traceback") or []))
+            traceback = strip_ansi("\n".join(multiline_text(line) for line in output.get("traceback") or []))
             errors.append(CellError(
                 cell=ref,
                 ename=str(output.get("ename") or ""),
@@ -256,234 +147,10 @@ def cell_errors(cell: Any, ref: CellRef, source: str) -> list[CellError]:
 
 
 # ---------------------------------------------------------------------------------------------
-# What a cell's code says: which variable it builds, summarises, fits, evaluates
+# Fit arguments: the log's figures, and what the fit call's code says
 
 
-_NAME = r"[A-Za-z_]\w*+(?:\.[A-Za-z_]\w*+)*"  # dotted; no backtracking inside a part
-_BUILDERS = (
-    r"(?:Sequential|Model|Functional|load_model|clone_model|model_from_json|model_from_yaml|"
-    r"VGG16|VGG19|ResNet\w*|MobileNet\w*|InceptionV3|InceptionResNetV2|Xception|DenseNet\w*|"
-    r"EfficientNet\w*|NASNet\w*|ConvNeXt\w*)"
-)
-_BUILD_ASSIGN = re.compile(rf"^[ \t]*+({_NAME})[ \t]*=[ \t]*(?:[\w.]+\.)?{_BUILDERS}\s*\(",
-                           re.MULTILINE)
-_CALL_ASSIGN = re.compile(rf"^[ \t]*+({_NAME})[ \t]*=[ \t]*([A-Za-z_]\w*)\s*\(", re.MULTILINE)
-_ADD = re.compile(rf"\b({_NAME})\s*\.\s*(?:add|pop)\s*\(")
-_BUILDS_IN_BODY = re.compile(rf"(?:\b{_BUILDERS}\s*\(|\.\s*add\s*\()")
-_METHOD = re.compile(rf"\b({_NAME})\s*\.\s*(summary|fit|fit_generator|evaluate|evaluate_generator|"
-                     r"compile)\s*\(")
-_DEF = re.compile(r"^(\s*)def\s+([A-Za-z_]\w*)\s*\(")
-_OPTIMIZERS = r"(?:SGD|Adam|AdamW|RMSprop|Adagrad|Adadelta|Adamax|Nadam|Ftrl|Lion)"
-_OPTIMIZER_ASSIGN = re.compile(rf"^[ \t]*+([A-Za-z_]\w*+)[ \t]*=\s*(?:[\w.]+\.)?({_OPTIMIZERS})\s*\(",
-                               re.MULTILINE)
-
-
-def _strip_comments(source: str) -> str:
-    """Source without ``#`` comments (quotes on the same line respected), magics kept."""
-    lines = []
-    for line in source.split("\n"):
-        if "#" in line:
-            quote = None
-            for at, char in enumerate(line):
-                if quote:
-                    if char == quote:
-                        quote = None
-                elif char in "'\"":
-                    quote = char
-                elif char == "#":
-                    line = line[:at]
-                    break
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def _top_level(source: str) -> str:
-    """The lines that run when the cell runs: function bodies left out."""
-    kept = []
-    inside: int | None = None
-    for line in source.split("\n"):
-        indent = len(line) - len(line.lstrip())
-        if inside is not None:
-            if not line.strip() or indent > inside:
-                continue
-            inside = None
-        definition = _DEF.match(line) or re.match(r"^(\s*)class\s", line)
-        if definition:
-            inside = indent
-            continue
-        kept.append(line)
-    return "\n".join(kept)
-
-
-def _function_bodies(source: str) -> dict[str, str]:
-    bodies: dict[str, str] = {}
-    lines = source.split("\n")
-    for number, line in enumerate(lines):
-        definition = _DEF.match(line)
-        if not definition:
-            continue
-        indent = len(definition.group(1))
-        body = []
-        for following in lines[number + 1:]:
-            if following.strip() and len(following) - len(following.lstrip()) <= indent:
-                break
-            body.append(following)
-        bodies[definition.group(2)] = "\n".join(body)
-    return bodies
-
-
-def _call_arguments(source: str, open_at: int) -> str:
-    """The text between the parenthesis at ``open_at`` and its partner."""
-    depth = 0
-    for at in range(open_at, len(source)):
-        char = source[at]
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth == 0:
-                return source[open_at + 1:at]
-    return source[open_at + 1:]
-
-
-@dataclass
-class _Call:
-    receiver: str
-    method: str
-    arguments: str
-    position: int
-
-
-@dataclass
-class _CellCode:
-    built: list[str] = field(default_factory=list)  # variables (re)built by the cell's own code
-    calls: list[_Call] = field(default_factory=list)
-
-    def receivers(self, *methods: str) -> list[str]:
-        return [call.receiver for call in self.calls if call.method in methods]
-
-    def calls_of(self, *methods: str) -> list[_Call]:
-        return [call for call in self.calls if call.method in methods]
-
-
-def _read_code(source: str, builders: set[str]) -> _CellCode:
-    code = _CellCode()
-    clean = _strip_comments(source)
-    top = _top_level(clean)
-    for match in _BUILD_ASSIGN.finditer(top):
-        code.built.append(match.group(1))
-    for match in _CALL_ASSIGN.finditer(top):
-        if match.group(2) in builders:
-            code.built.append(match.group(1))
-    for match in _ADD.finditer(top):
-        code.built.append(match.group(1))
-    for match in _METHOD.finditer(top):
-        open_at = match.end() - 1
-        code.calls.append(_Call(receiver=match.group(1), method=match.group(2),
-                                arguments=_call_arguments(top, open_at), position=match.start()))
-    return code
-
-
-# -- compile and fit arguments, read from the code ----------------------------------------------
-
-_KEYWORD_NUMBER = r"\b{}\s*=\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
-
-
-def _keyword_number(arguments: str, *names: str) -> float | None:
-    for name in names:
-        match = re.search(_KEYWORD_NUMBER.format(name), arguments)
-        if match:
-            try:
-                return float(match.group(1))
-            except ValueError:
-                return None
-    return None
-
-
-def _split_arguments(arguments: str) -> tuple[list[str], dict[str, str]]:
-    """Positional and keyword argument texts of a call, split at top-level commas."""
-    pieces, depth, quote, begin = [], 0, None, 0
-    for at, char in enumerate(arguments):
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            pieces.append(arguments[begin:at])
-            begin = at + 1
-    pieces.append(arguments[begin:])
-    positional, keywords = [], {}
-    for piece in (piece.strip() for piece in pieces):
-        if not piece:
-            continue
-        keyword = re.match(r"^([A-Za-z_]\w*)\s*=(?!=)\s*(.*)$", piece, re.DOTALL)
-        if keyword:
-            keywords[keyword.group(1)] = keyword.group(2).strip()
-        else:
-            positional.append(piece)
-    return positional, keywords
-
-
-def _string(text: str | None) -> str | None:
-    match = re.fullmatch(r"\s*['\"]([\w-]+)['\"]\s*", text or "")
-    return match.group(1) if match else None
-
-
-def _compile_info(arguments: str, optimizers: dict[str, tuple[str, str]]) -> CompileInfo:
-    """What ``model.compile(...)`` was given, as far as the source text says."""
-    info = CompileInfo()
-    positional, keywords = _split_arguments(arguments)
-
-    def argument(name: str, position: int) -> str | None:
-        if name in keywords:
-            return keywords[name]
-        return positional[position] if position < len(positional) else None
-
-    loss = argument("loss", 1)
-    info.loss = _string(loss)
-    loss_class = re.match(r"(?:[\w.]+\.)?([A-Z]\w*)\s*\(", loss or "")
-    if info.loss is None and loss_class:  # keras.losses.CategoricalCrossentropy()
-        info.loss = re.sub(r"(?<!^)(?=[A-Z])", "_", loss_class.group(1)).lower()
-    metrics = argument("metrics", 2)
-    if metrics:
-        info.metrics = re.findall(r"['\"]([\w-]+)['\"]", metrics)
-    optimizer = argument("optimizer", 0)
-    if not optimizer:
-        return info
-    called = re.match(rf"(?:[\w.]+\.)?({_OPTIMIZERS}|[A-Za-z_]\w*)\s*\(", optimizer)
-    if _string(optimizer):
-        info.optimizer = _string(optimizer)
-    elif called:
-        info.optimizer = called.group(1)
-        options = _call_arguments(optimizer, called.end() - 1)
-        info.learning_rate = _keyword_number(options, "learning_rate", "lr")
-        info.optimizer_config = _optimizer_config(options)
-    elif optimizer in optimizers:
-        name, options = optimizers[optimizer]
-        info.optimizer = name
-        info.learning_rate = _keyword_number(options, "learning_rate", "lr")
-        info.optimizer_config = _optimizer_config(options)
-    return info
-
-
-def _optimizer_config(options: str) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    for key in ("momentum", "decay", "rho", "beta_1", "beta_2", "epsilon", "weight_decay"):
-        value = _keyword_number(options, key)
-        if value is not None:
-            config[key] = value
-    nesterov = re.search(r"\bnesterov\s*=\s*(True|False)", options)
-    if nesterov:
-        config["nesterov"] = nesterov.group(1) == "True"
-    return config
-
-
-def _fit_args(call: _Call | None, log: ParsedLog) -> FitArgs:
+def _fit_args(call: Call | None, log: ParsedLog) -> FitArgs:
     fit = FitArgs(
         epochs=log.epochs,
         epochs_run=log.epochs_shown,
@@ -494,11 +161,11 @@ def _fit_args(call: _Call | None, log: ParsedLog) -> FitArgs:
     if log.steps is not None and not log.counts_samples:
         fit.steps_per_epoch = log.steps
     if call is not None:
-        batch = _keyword_number(call.arguments, "batch_size")
+        batch = keyword_number(call.arguments, "batch_size")
         fit.batch_size = int(batch) if batch is not None else None
-        fit.validation_split = _keyword_number(call.arguments, "validation_split")
+        fit.validation_split = keyword_number(call.arguments, "validation_split")
         if fit.epochs is None:
-            epochs = _keyword_number(call.arguments, "epochs", "nb_epoch")
+            epochs = keyword_number(call.arguments, "epochs", "nb_epoch")
             fit.epochs = int(epochs) if epochs is not None else None
     return fit
 
@@ -540,15 +207,15 @@ class _StaticReader:
 
     def __init__(self, nb: Any, submission: str):
         self.evidence = Evidence(submission=submission, mode="static")
-        self.raw_cells = _cells_of(nb)
+        self.raw_cells = raw_cells(nb)
         self.evidence.cells = cells_from_notebook(nb)
         self.models: list[_Model] = []
         self.by_variable: dict[str, _Model] = {}
         self.latest: _Model | None = None
         self.unsummarised: dict[str, str] = {}  # variable -> id of a model with no summary
         self.unknown_models = 0
-        self.compiles: list[tuple[int, _Call]] = []
-        self.inner_compiles: list[tuple[int, _Call]] = []
+        self.compiles: list[tuple[int, Call]] = []
+        self.inner_compiles: list[tuple[int, Call]] = []
         self.optimizers: dict[str, tuple[str, str]] = {}
         self.builders = self._builder_functions()
         self.code_models: list[CodeModel] = code_models(
@@ -571,14 +238,14 @@ class _StaticReader:
         for cell in self.evidence.cells:
             if cell.cell_type != "code":
                 continue
-            for name, body in _function_bodies(_strip_comments(cell.source)).items():
-                if _BUILDS_IN_BODY.search(body):
+            for name, body in function_bodies(strip_comments(cell.source)).items():
+                if BUILDS_IN_BODY.search(body):
                     names.add(name)
         return names
 
     def finding(self, message: str, cell: Cell | None = None, severity: str = "warning") -> None:
         self.evidence.findings.append(Finding(
-            kind=FINDING_KIND, message=message, cell=_ref(cell) if cell else None,
+            kind=FINDING_KIND, message=message, cell=cell_ref(cell) if cell else None,
             severity=severity,
         ))
 
@@ -605,22 +272,22 @@ class _StaticReader:
         return self.evidence
 
     def _read_cell(self, cell: Cell, raw: Any) -> None:
-        ref = _ref(cell)
+        ref = cell_ref(cell)
         self.evidence.cell_errors.extend(cell_errors(raw, ref, cell.source))
-        code = _read_code(cell.source, self.builders)
-        clean = _strip_comments(cell.source)
-        for match in _OPTIMIZER_ASSIGN.finditer(clean):
+        code = read_code(cell.source, self.builders)
+        clean = strip_comments(cell.source)
+        for match in OPTIMIZER_ASSIGN.finditer(clean):
             self.optimizers[match.group(1)] = (match.group(2),
-                                               _call_arguments(clean, match.end() - 1))
+                                               call_arguments(clean, match.end() - 1))
         for call in code.calls_of("compile"):
             self.compiles.append((cell.index, call))
         # compile() inside a model-building function applies when that function is called.
-        for body in _function_bodies(clean).values():
-            for match in _METHOD.finditer(body):
+        for body in function_bodies(clean).values():
+            for match in METHOD.finditer(body):
                 if match.group(2) == "compile":
-                    self.inner_compiles.append((cell.index, _Call(
+                    self.inner_compiles.append((cell.index, Call(
                         receiver=match.group(1), method="compile",
-                        arguments=_call_arguments(body, match.end() - 1), position=-1)))
+                        arguments=call_arguments(body, match.end() - 1), position=-1)))
         if not cell.has_outputs:
             self._rebuilt(code, cell)
             return
@@ -669,7 +336,7 @@ class _StaticReader:
 
     # -- models ----------------------------------------------------------------------------------
 
-    def _rebuilt(self, code: _CellCode, cell: Cell, keep: list[_Model] | None = None) -> None:
+    def _rebuilt(self, code: CellCode, cell: Cell, keep: list[_Model] | None = None) -> None:
         """Variables the cell (re)builds no longer match the summaries printed before."""
         fresh = {id(model) for model in keep or []}
         for variable in code.built:
@@ -679,7 +346,7 @@ class _StaticReader:
             self.unsummarised.pop(variable, None)
 
     def _model_for(self, summary: ParsedSummary | None, cell: Cell, receiver: str | None,
-                   code: _CellCode) -> _Model | None:
+                   code: CellCode) -> _Model | None:
         assert summary is not None
         for problem in summary.problems:
             name = summary.architecture.name or "a model"
@@ -727,8 +394,8 @@ class _StaticReader:
             return later[0] if later else None
         return model
 
-    def _training_run(self, cell: Cell, log: ParsedLog, call: _Call | None,
-                      planned: list[_Model | None], code: _CellCode) -> None:
+    def _training_run(self, cell: Cell, log: ParsedLog, call: Call | None,
+                      planned: list[_Model | None], code: CellCode) -> None:
         receiver = call.receiver if call is not None else None
         model = self._model_of_fit(receiver, planned)
         if model is not None:
@@ -762,7 +429,7 @@ class _StaticReader:
         run = TrainingRun(
             index=len(self.evidence.runs),
             model_id=model_id,
-            cell=_ref(cell),
+            cell=cell_ref(cell),
             architecture=architecture,
             compile=self._compile_for(cell, receiver, call),
             fit=_fit_args(call, log),
@@ -784,7 +451,7 @@ class _StaticReader:
                 cell, severity="info",
             )
 
-    def _compile_for(self, cell: Cell, receiver: str | None, call: _Call | None) -> CompileInfo:
+    def _compile_for(self, cell: Cell, receiver: str | None, call: Call | None) -> CompileInfo:
         candidates = [
             (index, compile_call) for index, compile_call in self.compiles
             if index < cell.index or call is None or compile_call.position < call.position
@@ -796,11 +463,11 @@ class _StaticReader:
             candidates = [pair for pair in self.inner_compiles if pair[0] <= cell.index]
         if not candidates:
             return CompileInfo()
-        return _compile_info(candidates[-1][1].arguments, self.optimizers)
+        return compile_info(candidates[-1][1].arguments, self.optimizers)
 
     # -- evaluations ----------------------------------------------------------------------------
 
-    def _evaluations(self, cell: Cell, code: _CellCode, scores: list[ParsedScore],
+    def _evaluations(self, cell: Cell, code: CellCode, scores: list[ParsedScore],
                      text: str) -> None:
         evaluates = code.calls_of("evaluate", "evaluate_generator")
         on_test = any(_TESTISH.search(call.arguments) for call in evaluates)
@@ -828,12 +495,12 @@ class _StaticReader:
             self.evidence.evaluations.append(Evaluation(
                 index=len(self.evidence.evaluations),
                 model_id=model_id,
-                cell=_ref(cell),
+                cell=cell_ref(cell),
                 results=results,
                 level=Level.REPORTED,
             ))
 
-    def _model_of_evaluation(self, cell: Cell, evaluates: list[_Call]) -> str | None:
+    def _model_of_evaluation(self, cell: Cell, evaluates: list[Call]) -> str | None:
         receiver = evaluates[0].receiver if evaluates else None
         if receiver is not None:
             for run in reversed(self.evidence.runs):
@@ -888,8 +555,6 @@ def static_evidence(nb: Any, submission: str) -> Evidence:
 __all__ = [
     "FINDING_KIND",
     "cell_errors",
-    "cells_from_notebook",
-    "markdown_headings",
     "output_text",
     "static_evidence",
 ]

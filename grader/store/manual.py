@@ -25,13 +25,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from grader.model.results import CheckResult, GradeResult, Status, TaskResult
+from grader.model.scoring import rescore, sum_points, task_points
+from grader.store.layout import SCORES_FILE
 
 __all__ = [
-    "SCORES_FILE", "HumanScore", "ManualItem", "ScoreStore", "item_fingerprint", "items_to_mark", "manual_items",
+    "HumanScore", "ManualItem", "ScoreStore", "item_fingerprint", "items_to_mark", "manual_items",
     "decide_review", "merge_human_scores", "pending_reviews", "review_items", "stale_reason",
 ]
 
-SCORES_FILE = "manual_scores.jsonl"
 
 
 @dataclass
@@ -216,7 +217,7 @@ def merge_human_scores(results: Iterable[GradeResult], scores: dict[tuple[str, s
                     reviewed |= _merge_review(item, entry)
             if reviewed:
                 changed = True
-                task.points = round(sum(c.points for c in task.checks), 4)
+                task.points = task_points(task.checks)
             items = list(manual_items(task))
             found = [(item, scores.get((result.student.key, task.task_id, item.check_id))) for item in items]
             if not any(entry for _, entry in found):
@@ -244,13 +245,11 @@ def merge_human_scores(results: Iterable[GradeResult], scores: dict[tuple[str, s
                     comments.append(entry.comment)
             marked = [item for item, _ in found if "human_score" in item.check.details]
             complete = len(marked) == len(items)
-            task.human_score = round(sum(item.check.points for item in marked), 4) if complete else None
+            task.human_score = sum_points(item.check.points for item in marked) if complete else None
             task.human_comment = " ".join(comments) or None
-            task.points = round(sum(c.points for c in task.checks), 4)
+            task.points = task_points(task.checks)
         if changed:
-            result.score = round(sum(task.points for task in result.tasks), 4)
-            if result.pass_mark is not None:
-                result.passed = result.score >= result.pass_mark - 1e-9
+            rescore(result)
 
 
 def _merge_review(item: ManualItem, entry: HumanScore) -> bool:
@@ -300,34 +299,3 @@ def decide_review(out_dir: Path, results: Iterable[GradeResult], student: str, t
     points = item.check.max_points if accept and item.check.details.get("verdict") == "passed" else 0.0
     entry = ScoreStore(out_dir).record(item, student, points, comment=comment, grader=grader)
     return item, entry
-
-
-EXPORT_COLUMNS = ("student", "task", "check", "score", "max_points", "comment", "grader", "time", "stale")
-
-
-def export_scores_csv(out_dir: Path, path: Path) -> int:
-    """Write the latest human score of every item in ``out_dir`` to the CSV ``path``; the
-    ``stale`` column says why a score no longer fits the rubric. Returns the row count."""
-    import csv
-
-    from grader.store.result_store import ResultStore
-
-    out_dir = Path(out_dir)
-    scores = ScoreStore(out_dir).load()
-    items = {}
-    for result in ResultStore(out_dir).load_results():
-        for task in result.tasks:
-            for item in manual_items(task):
-                items[(result.student.key, task.task_id, item.check_id)] = item
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(EXPORT_COLUMNS)
-        for key in sorted(scores):
-            entry = scores[key]
-            item = items.get(key)
-            stale = stale_reason(entry, item) if item is not None else "no such item in the results"
-            writer.writerow([entry.student, entry.task, entry.check, f"{entry.score:g}", f"{entry.max_points:g}",
-                             entry.comment, entry.grader, entry.time, stale or ""])
-    return len(scores)

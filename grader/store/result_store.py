@@ -9,7 +9,7 @@ Layout of an output folder::
         <key>/execution.json          when that execution ran and how long it took
         <key>/<bundle files>          (.keras weights, ...) as the recorder wrote them
       <student key>/result.json       one GradeResult per student
-      <student key>/report.html       written by the report stage (use write_atomic)
+      <student key>/report.html       written by the report stage (grader.store.atomic.write_atomic)
 
 ``<key>`` is :func:`result_key` of everything execution depends on — the notebook's bytes, the
 support files, the execution settings, the grader version — and nothing it does not (the
@@ -62,20 +62,18 @@ from typing import Any
 from grader.errors import BatchLockedError, UsageError
 from grader.model.evidence import SCHEMA_VERSION, Evidence, from_json, to_json
 from grader.model.results import GradeResult
+from grader.store.atomic import TMP_SUFFIX, fsync_dir, read_plain, write_atomic, write_synced
+from grader.store.layout import EVIDENCE_FILE, EXECUTION_FILE, LOCK_FILE, RESULT_FILE, STORE_DIR
+from grader.store.manual import ScoreStore, merge_human_scores
+from grader.store.seal import Tampering
 
-__all__ = ["ResultStore", "result_key", "write_atomic", "STORE_DIR", "EVIDENCE_FILE", "EXECUTION_FILE", "RESULT_FILE"]
+__all__ = ["ResultStore", "result_key"]
 
 log = logging.getLogger(__name__)
 
-STORE_DIR = ".store"
-EVIDENCE_FILE = "evidence.json"
-EXECUTION_FILE = "execution.json"
-RESULT_FILE = "result.json"
-LOCK_FILE = "batch.lock"
 # Names of work in progress: never read as results, removed by clean_leftovers().
 _TMP_PREFIX = ".tmp-"
 _OLD_PREFIX = ".old-"
-_TMP_SUFFIX = ".tmp-"  # .result.json.tmp-<random>
 _KEY = re.compile(r"^[0-9a-f]{16,128}$")
 
 
@@ -186,8 +184,8 @@ class ResultStore:
             if bundle_dir is not None:
                 _copy_regular_files(Path(bundle_dir), work)
             data = json.dumps(to_json(evidence), ensure_ascii=False).encode("utf-8")
-            _write_synced(work / EVIDENCE_FILE, data)
-            _fsync_dir(work)
+            write_synced(work / EVIDENCE_FILE, data)
+            fsync_dir(work)
             if final.exists():
                 old = self.store_dir / f"{_OLD_PREFIX}{key[:16]}-{uuid.uuid4().hex[:8]}"
                 os.rename(final, old)
@@ -195,7 +193,7 @@ class ResultStore:
                 self.seal.forget(self._relative(final / EXECUTION_FILE))
                 self.seal.seal(self._relative(final / EVIDENCE_FILE), data)
             os.rename(work, final)
-            _fsync_dir(self.store_dir)
+            fsync_dir(self.store_dir)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
@@ -210,7 +208,7 @@ class ResultStore:
         if not path.is_file():
             return None
         try:
-            raw = _read_plain(path)
+            raw = read_plain(path)
             if self.seal is not None and not self.seal.verifies(self._relative(path), raw):
                 return self._unverified_evidence(key)
             data = json.loads(raw.decode("utf-8"))
@@ -257,7 +255,7 @@ class ResultStore:
         before these records existed have none)."""
         path = self.entry_dir(key) / EXECUTION_FILE
         try:
-            raw = _read_plain(path)
+            raw = read_plain(path)
             if self.seal is not None and not self.seal.verifies(self._relative(path), raw):
                 raise ValueError("it changed since the grader wrote it (a notebook without a sandbox?)")
             data = json.loads(raw.decode("utf-8"))
@@ -301,8 +299,6 @@ class ResultStore:
     def _unverified_evidence(self, key: str) -> None:
         """Stored evidence whose bytes are neither what this run wrote nor what lay there when it
         started: a kernel without a sandbox changed it. Removed, so the notebook runs again."""
-        from grader.store.seal import Tampering
-
         entry = self.entry_dir(key)
         relative = self._relative(entry / EVIDENCE_FILE)
         shutil.rmtree(entry, ignore_errors=True)
@@ -330,8 +326,6 @@ class ResultStore:
                 self.unreadable.append((path, reason))
         # Human scores live beside the results (manual_scores.jsonl): every report and export
         # reads results through here, so they all carry them.
-        from grader.store.manual import ScoreStore, merge_human_scores
-
         merge_human_scores(results, ScoreStore(self.out_dir).load())
         return results
 
@@ -372,7 +366,7 @@ class ResultStore:
                     shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
                     removed += 1
                 elif entry.is_dir():  # an execution record written into a finished entry
-                    for leftover in entry.glob(f".{EXECUTION_FILE}{_TMP_SUFFIX}*"):
+                    for leftover in entry.glob(f".{EXECUTION_FILE}{TMP_SUFFIX}*"):
                         with contextlib.suppress(OSError):
                             leftover.unlink()
                             removed += 1
@@ -380,54 +374,11 @@ class ResultStore:
             for folder in self.out_dir.iterdir():
                 if folder.name.startswith(".") or not folder.is_dir():
                     continue
-                for leftover in folder.glob(f".*{_TMP_SUFFIX}*"):
+                for leftover in folder.glob(f".*{TMP_SUFFIX}*"):
                     with contextlib.suppress(OSError):
                         leftover.unlink()
                         removed += 1
         return removed
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old content or the new, never a
-    part: write a temporary file in the same folder, fsync it, rename it over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}{_TMP_SUFFIX}{uuid.uuid4().hex[:12]}")
-    try:
-        _write_synced(tmp, data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
-def _read_plain(path: Path) -> bytes:
-    """The bytes of ``path``, never through a link: a kernel without a sandbox could put one there."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read()
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("xb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    # Makes the rename itself durable. Not possible on every system (Windows): best effort.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # What a stored entry keeps of a bundle: the recorder's own files, nothing the notebook added,

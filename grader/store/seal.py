@@ -17,7 +17,7 @@ that seals this run's results lives only in the grader's memory (:class:`RunSeal
   own bytes, a ``result.json`` that nobody wrote (a planted student) is refused (renamed
   ``result.json.refused``), an evidence entry that does not verify is removed (a resumed batch
   runs that notebook again), ``manual_scores.jsonl`` is put back as it was. Each is logged, and
-  written to ``tampering.log`` in the output folder (grader.batch.local).
+  written to ``tampering.log`` in the output folder (grader.batch.log).
 
 **No process left behind.** Every kernel of a batch gets ``NN_GRADER_RUN=<run id>.<n>`` in its
 environment (:data:`RUN_MARKER`); :func:`sweep` kills every process of this user that carries
@@ -40,6 +40,13 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.store.atomic import read_plain, write_atomic
+from grader.store.layout import EVIDENCE_FILE as _EVIDENCE
+from grader.store.layout import EXECUTION_FILE as _EXECUTION
+from grader.store.layout import RESULT_FILE as _RESULT
+from grader.store.layout import SCORES_FILE as _SCORES
+from grader.store.layout import STORE_DIR as _STORE
+
 __all__ = ["RUN_MARKER", "RunSeal", "Tampering", "sweep", "verify_store"]
 
 log = logging.getLogger("grader.store.seal")
@@ -47,11 +54,6 @@ log = logging.getLogger("grader.store.seal")
 # The variable every kernel of a batch carries: its value is the run's id, not a secret (the
 # kernel may read it; knowing it helps it in nothing).
 RUN_MARKER = "NN_GRADER_RUN"
-_RESULT = "result.json"
-_EVIDENCE = "evidence.json"
-_EXECUTION = "execution.json"
-_SCORES = "manual_scores.jsonl"
-_STORE = ".store"
 _REFUSED_SUFFIX = ".refused"
 
 
@@ -152,16 +154,12 @@ def _stored_files(out_dir: Path) -> list[tuple[str, bool]]:
 def _read(path: Path) -> bytes | None:
     """The bytes of a plain file, never through a link (a kernel could have put one there)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        return read_plain(path)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read()
 
 
 def _write_back(path: Path, data: bytes) -> None:
-    from grader.store.result_store import write_atomic
-
     if path.parent.is_symlink():  # the student's folder swapped for a link: the folder comes back
         path.parent.unlink()
     if path.is_symlink() or (path.exists() and not path.is_file()):

@@ -27,12 +27,12 @@ import numpy as np
 import pytest
 
 from grader.batch.local import grade_batch
-from grader.pipeline.submission import GradingOptions
+from grader.config import GradingOptions
 from grader.execute.limits import GiB, MiB
 from grader.model.results import GradeResult, Student
 from grader.rubric.load import load_rubric
 from grader.execute.sandbox import probe_bwrap
-from grader.collect.submissions import Submission
+from grader.collect import Submission
 
 pytestmark = pytest.mark.slow  # two batches of a dozen kernels: about a minute
 
@@ -271,7 +271,7 @@ def test_printing_200_mb_is_cut_and_the_rest_is_graded(batch):
 
 
 def test_script_in_outputs_is_escaped_in_the_report(batch):
-    from grader.report.html import render_student_report
+    from grader.report.student import render_student_report
 
     result = _graded(batch, "script_output")
     page = render_student_report(result)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from grader.batch.local import grade_batch
-from grader.pipeline.submission import GradingOptions
+from grader.config import GradingOptions
 from grader.model.results import GradeResult, Status, Student
 from grader.rubric.load import load_rubric
-from grader.collect.submissions import Submission
+from grader.collect import Submission
 from tests.nbfactory import SMALL_CNN_PARAMS
 
 pytestmark = pytest.mark.slow  # four Keras kernels
@@ -58,7 +58,7 @@ def test_monkeypatched_count_params_does_not_change_the_recorded_count(results):
 def test_deleted_question_cells_leave_the_tasks_unassessed_not_a_crash(results):
     result = results["deleted_questions"]
     assert result.score == 0 and not [p for p in result.problems if p.kind == "internal"]
-    assert all(task.model_id is None and task.selector_message for task in result.tasks)
+    assert result.tasks and all(task.model_id is None and task.selector_message for task in result.tasks)
 
 
 def test_reordered_question_cells_are_graded_by_the_rubric_selectors(results):

@@ -26,13 +26,14 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from grader.batch.local import write_submission_log
-from grader.cli.commands import _safe_key, main
+from grader.batch.log import write_submission_log
+from grader.cli import main
+from grader.cli.check import _safe_key
 from grader.errors import ArchiveError
-from grader.store.manual import SCORES_FILE
+from grader.store.layout import SCORES_FILE
 from grader.printable import escape_log_records, printable
 from grader.model.results import GradeResult, Student, SubmissionProblem
-from grader.collect.submissions import RESERVED_NAMES, collect, extract_archive, student_key
+from grader.collect import RESERVED_NAMES, collect, extract_archive, student_key
 from grader.report.terminal import print_check
 from tests.nbfactory import code, md, notebook, write
 

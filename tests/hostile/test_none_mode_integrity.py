@@ -16,12 +16,12 @@ import psutil
 import pytest
 
 from grader.batch.local import grade_batch
-from grader.pipeline.submission import GradingOptions
+from grader.config import GradingOptions
 from grader.report.exports import export_gradebook
 from grader.model.results import GradeResult, Student
 from grader.rubric.load import load_rubric_text
 from grader.store.result_store import ResultStore
-from grader.collect.submissions import Submission
+from grader.collect import Submission
 from tests.nbfactory import code, md, notebook, write
 
 # Two batches of real kernels, each graded twice: 5-7 s here, so not marked slow.
@@ -216,7 +216,7 @@ def test_a_resumed_honest_batch_accepts_its_stored_results(honest):
 def test_the_class_overview_names_a_planted_result(tmp_path):
     from click.testing import CliRunner
 
-    from grader.cli.commands import main
+    from grader.cli import main
 
     out = tmp_path / "out"
     _write(tmp_path, {"alice": HONEST, "mallory": _vandal(out)})

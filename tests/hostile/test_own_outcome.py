@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from grader.batch.local import grade_batch
-from grader.pipeline.submission import GradingOptions
+from grader.config import GradingOptions
 from grader.model.results import Student
 from grader.rubric.load import load_rubric_text
-from grader.collect.submissions import Submission
+from grader.collect import Submission
 from tests.nbfactory import code, md, notebook, write
 
 pytestmark = pytest.mark.slow  # real kernels, one of them stopped at its cell timeout

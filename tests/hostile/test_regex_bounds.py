@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from grader.checks.selectors import _HEADING
+from grader.checks.cells import _HEADING
 from grader.model.evidence import Cell, Evidence
-from grader.checks.selectors import headings
+from grader.checks.cells import headings
 from grader.static.logs import parse_test_scores, parse_training_log
-from grader.static.outputs import markdown_headings
+from grader.notebook.cells import markdown_headings
 from grader.static.summary import parse_summary
 
 BOUND_S = 1.0

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader.execute import sandbox
-from grader.cli.commands import EXIT_USAGE, main
+from grader.cli.root import EXIT_USAGE, main
 from tests.nbfactory import code, md, notebook, write
 
 RUBRIC = """
@@ -62,8 +62,8 @@ def test_static_grading_runs_no_kernel_and_needs_no_sandbox(no_bwrap, batch):
 
 
 def test_a_students_own_check_may_fall_back(no_bwrap, monkeypatch):
-    from grader.cli.commands import _require_sandbox
-    from grader.pipeline.submission import GradingOptions
+    from grader.cli.run import _require_sandbox
+    from grader.config import GradingOptions
 
     hardened = []
     monkeypatch.setattr(sandbox, "make_undumpable", lambda: hardened.append(True) or True)

@@ -23,7 +23,10 @@ import numpy as np
 import pytest
 
 from grader.clean.model_files import Caps, ModelFileRefused, inspect_keras_bytes
-from grader.clean.verify import Verifier, VerifyRequest, _handle, load_saved_model, run_limited
+from grader.clean.client import Verifier
+from grader.clean.measure import load_saved_model
+from grader.clean.protocol import VerifyRequest
+from grader.clean.worker import _handle, run_limited
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_DATA and fork: Linux")
 
@@ -159,7 +162,7 @@ def test_a_models_process_ends_with_the_worker():
 
     import psutil
 
-    code = ("from grader.clean.verify import run_limited; from tests.hostile.test_untrusted_models import _sleep; "
+    code = ("from grader.clean.worker import run_limited; from tests.hostile.test_untrusted_models import _sleep; "
             "run_limited(_sleep, {'seconds': 120}, seconds=300, method='fork')")
     worker = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
     try:
@@ -209,7 +212,7 @@ def test_a_real_model_rewritten_to_absurd_units_is_refused_without_building(save
 
 
 def test_retraining_refuses_the_same_file_before_building_it(saved, monkeypatch):
-    from grader.data.datasets import Dataset
+    from grader.data.dataset import Dataset
     from grader.model.evidence import Architecture, CellRef, CompileInfo, FitArgs, TrainingRun
     from grader.clean.retrain import retrain
 

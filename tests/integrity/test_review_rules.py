@@ -5,7 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from grader.checks import grade
-from grader.cli.commands import main
+from grader.cli import main
 from grader.model.evidence import Finding, Level
 from grader.store.manual import ScoreStore, decide_review, merge_human_scores, pending_reviews, review_items
 from grader.model.results import STATUS_ICONS, STATUS_TITLES, GradeResult, Status, Student
@@ -160,12 +160,12 @@ def test_the_review_app_lists_a_check_under_review_beside_the_manual_items(tmp_p
     assert merged.tasks[0].checks[0].status is Status.PASSED and merged.score == 1
 
 
-# -- the notebook's own evaluation against the grader's measurement (grader.pipeline.submission._compare)
+# -- the notebook's own evaluation against the grader's measurement (grader.pipeline.compare)
 
 
 def _compared(claims, measured, *, samples=10_000, measured_on=10_000, different_data=False, eval_cells=None):
     from grader.model.evidence import CellRef, Evaluation, Evidence, Verification
-    from grader.pipeline.submission import _compare
+    from grader.pipeline.compare import compare_with_measurement as _compare
     from tests.rubric_fixtures import cifar_cnn, run
 
     last = run(1, 9, cifar_cnn(), model_id="m1")

@@ -27,7 +27,8 @@ from grader.model.evidence import (
     TrainingRun,
     Verification,
 )
-from grader.rubric.load import Rubric, load_rubric_text
+from grader.rubric.load import load_rubric_text
+from grader.rubric.model import Rubric
 
 FIXTURES = Path(__file__).resolve().parent
 
