@@ -11,7 +11,8 @@ import pytest
 from grader.clean.protocol import Retraining, retraining_from_json, verification_from_json
 from grader.clean.worker import _handle
 from grader.errors import SandboxUnavailable
-from grader.execute.settings import SANDBOX_TITLES, ExecutionSettings, SandboxMode
+from grader.execute.settings import ExecutionSettings
+from grader.model.kinds import SANDBOX_TITLES, SandboxMode
 from grader.model.evidence import (
     RETRAINING_TITLES,
     VERIFICATION_TITLES,

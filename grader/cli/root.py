@@ -14,6 +14,7 @@ import click
 
 from grader import __version__
 from grader.errors import GraderError
+from grader.model.kinds import SandboxMode
 from grader.printable import printable
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_NOT_GRADED = 0, 1, 2, 3, 4
@@ -111,7 +112,7 @@ def _common_options(func):
         click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML (one test case per check)."),
         click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), help="Write a markdown summary (for a CI job summary)."),
         click.option("--quiet", "-q", is_flag=True, help="Print only the final line."),
-        click.option("--sandbox", type=click.Choice(["auto", "bwrap", "none"]), default="auto", show_default=True,
+        click.option("--sandbox", type=click.Choice([mode.value for mode in SandboxMode]), default="auto", show_default=True,
                      help="Run kernels in a bubblewrap sandbox (no network, read-only system); auto uses it where it works."),
         click.option("--memory", default=None, help="Memory a kernel may use, e.g. 8GiB (0: no limit)."),
         click.option("--processes", default=None, help="Processes and threads a kernel may start (fork bombs)."),

@@ -37,7 +37,8 @@ from nbclient.exceptions import DeadKernelError
 
 from grader.execute.limits import file_size_hit
 from grader.execute.sandbox import IsolatedKernelManager, kernel_manager, seal_bundle
-from grader.execute.settings import ExecutionSettings, SandboxMode
+from grader.execute.settings import ExecutionSettings
+from grader.model.kinds import SandboxMode
 from grader.model.evidence import CellError, CellRef
 
 KERNEL_LIB = "nn_grader_kernel"

@@ -57,7 +57,8 @@ from jupyter_client.manager import AsyncKernelManager
 
 from grader.errors import SandboxUnavailable
 from grader.execute.limits import Cgroup, LimitHit, Limits, format_duration, rlimits_for, tasks_of_user
-from grader.execute.settings import ExecutionSettings, SandboxMode
+from grader.execute.settings import ExecutionSettings
+from grader.model.kinds import SandboxMode
 from grader.execute.watch import WatcherProcess, kill_tree
 
 __all__ = ["IsolatedKernelManager", "SandboxSpec", "bwrap_command", "kernel_manager", "make_undumpable",

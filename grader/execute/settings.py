@@ -1,4 +1,5 @@
-"""What one notebook run is told: the execution settings and the sandbox mode.
+"""What one notebook run is told: the execution settings (the sandbox mode is
+:class:`grader.model.kinds.SandboxMode`, which the command line reads too).
 
 Both the client (:mod:`grader.execute.client`, which runs the cells) and the sandbox
 (:mod:`grader.execute.sandbox`, which builds the kernel's command) read these, so they live
@@ -12,47 +13,21 @@ Example::
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.errors import SandboxUnavailable
 from grader.execute.limits import Limits
+from grader.model.defaults import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
+from grader.model.kinds import SandboxMode
 
-__all__ = ["ExecutionSettings", "SANDBOX_TITLES", "SandboxMode"]
-
-
-class SandboxMode(enum.StrEnum):
-    """How a kernel is isolated (``--sandbox``). ``auto`` is resolved once per batch to one of
-    the other two (:func:`grader.execute.sandbox.resolve_mode`); a run records which it got."""
-
-    AUTO = "auto"  # bubblewrap where a probe run succeeds, else none (said once in the log)
-    BWRAP = "bwrap"  # bubblewrap: no network, a file system built from a list
-    NONE = "none"  # a plain subprocess behind a keeper, with the same resource limits
-
-    @property
-    def title(self) -> str:
-        """The mode in words, as reports and logs name it."""
-        return SANDBOX_TITLES[self]
-
-    @classmethod
-    def parse(cls, mode: "str | SandboxMode") -> "SandboxMode":
-        """The mode named ``mode``; raises :class:`SandboxUnavailable` naming the choices."""
-        try:
-            return cls(mode)
-        except ValueError:
-            raise SandboxUnavailable(f"unknown sandbox mode {mode!r}: use auto, bwrap or none") from None
-
-
-SANDBOX_TITLES = {SandboxMode.AUTO: "bubblewrap where it runs", SandboxMode.BWRAP: "bubblewrap sandbox",
-                  SandboxMode.NONE: "no sandbox"}
+__all__ = ["ExecutionSettings"]
 
 
 @dataclass
 class ExecutionSettings:
-    cell_timeout: float = 600.0
-    notebook_timeout: float = 3600.0
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT
+    notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT
     fast: dict[str, int] | None = None  # recorder caps: epochs, train_samples, steps_per_epoch, test_samples
     compat: bool = True
     datasets: dict[str, Path] = field(default_factory=dict)  # name -> prepared .npz

@@ -13,6 +13,7 @@ below it; ``tests/test_kinds.py`` checks that every member has a title.
   bundle reader (:mod:`grader.execute.bundle`) reads them. The recorder itself
   (:mod:`grader.kernel.recorder`) is stdlib-only and writes plain strings; a test checks that
   every event and finding kind it writes is a member here.
+* :class:`SandboxMode`: how a kernel is isolated (``--sandbox`` reads its members).
 
 Example::
 
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 import enum
 
+from grader.errors import SandboxUnavailable
+
 __all__ = [
     "BLOCKING_PROBLEMS",
     "FINDING_TITLES",
@@ -36,6 +39,8 @@ __all__ = [
     "FindingKind",
     "ProblemKind",
     "RecorderEvent",
+    "SANDBOX_TITLES",
+    "SandboxMode",
     "Severity",
 ]
 
@@ -200,3 +205,30 @@ RECORDER_EVENT_TITLES = {
     RecorderEvent.FINDING: "finding",
     RecorderEvent.END: "end of the run",
 }
+
+
+class SandboxMode(enum.StrEnum):
+    """How a kernel is isolated (``--sandbox``). ``auto`` is resolved once per batch to one of
+    the other two (:func:`grader.execute.sandbox.resolve_mode`); a run records which it got."""
+
+    AUTO = "auto"  # bubblewrap where a probe run succeeds, else none (said once in the log)
+    BWRAP = "bwrap"  # bubblewrap: no network, a file system built from a list
+    NONE = "none"  # a plain subprocess behind a keeper, with the same resource limits
+
+    @property
+    def title(self) -> str:
+        """The mode in words, as reports and logs name it."""
+        return SANDBOX_TITLES[self]
+
+    @classmethod
+    def parse(cls, mode: "str | SandboxMode") -> "SandboxMode":
+        """The mode named ``mode``; raises :class:`SandboxUnavailable` naming the choices."""
+        try:
+            return cls(mode)
+        except ValueError:
+            *others, last = [m.value for m in cls]
+            raise SandboxUnavailable(f"unknown sandbox mode {mode!r}: use {', '.join(others)} or {last}") from None
+
+
+SANDBOX_TITLES = {SandboxMode.AUTO: "bubblewrap where it runs", SandboxMode.BWRAP: "bubblewrap sandbox",
+                  SandboxMode.NONE: "no sandbox"}

@@ -32,6 +32,7 @@ from rich.text import Text
 
 from grader.notebook.cell_numbers import CellNumbers
 from grader.printable import printable
+from grader.model.kinds import RecorderEvent
 from grader.model.results import GradeResult, Status
 
 _STYLE = {Status.PASSED: "green", Status.FAILED: "red", Status.NOT_ASSESSED: "yellow", Status.MANUAL: "cyan",
@@ -132,13 +133,13 @@ class RunState:
         index = event.get("index")
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 10**6:
             return
-        if kind == "fit_start":
+        if kind == RecorderEvent.FIT_START:
             self.fit, self.epoch, self.epochs = index + 1, 0, _planned_epochs(event.get("fit"))
-        elif kind == "epoch":
+        elif kind == RecorderEvent.EPOCH:
             if self.fit != index + 1:  # its fit_start line was too long to read: count from here
                 self.fit, self.epoch, self.epochs = index + 1, 0, None
             self.epoch += 1
-        elif kind == "fit" and self.fit == index + 1 and self.epochs is None:
+        elif kind == RecorderEvent.FIT and self.fit == index + 1 and self.epochs is None:
             self.epochs = self.epoch
 
 

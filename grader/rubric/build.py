@@ -15,7 +15,8 @@ from grader.checks.base import COMMON_PARAMS, KINDS, fraction
 from grader.checks.pattern import KNOWN_LAYERS, PatternError, canonical_class, parse_pattern, pattern_names
 from grader.model.evidence import Level
 from grader.model.scoring import sum_points
-from grader.rubric.model import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT, Check, FastCaps, ModelSelector, Rubric, Task
+from grader.model.defaults import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
+from grader.rubric.model import Check, FastCaps, ModelSelector, Rubric, Task
 from grader.rubric.parse import _Marks
 from grader.rubric.problems import Explainer, Problem, last_key
 from grader.rubric.schema import DURATION_TEXT, SIZE_TEXT

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.data.registry import dataset_names
+from grader.model.defaults import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
 from grader.model.evidence import Level
 from grader.model.scoring import sum_points
 from grader.model.words import ordinal
@@ -28,8 +29,6 @@ __all__ = [
 ]
 
 DATASETS = dataset_names()  # the registered datasets, grader.data.registry
-DEFAULT_CELL_TIMEOUT = 1800.0  # one cell may train a CNN for many epochs on a CPU
-DEFAULT_NOTEBOOK_TIMEOUT = 4 * 3600.0
 
 
 @dataclass
