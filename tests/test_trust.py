@@ -172,10 +172,15 @@ def test_model_file_rewritten_in_the_bundle_is_not_measured(graded):
 
 def test_records_forged_into_the_log_are_not_verified(graded):
     result = graded["forged_log"]
-    assert result.evidence.verifications == []  # which of the two records of fit #1 is real cannot be told
-    assert _findings(result, "tampered")
+    # The lines the notebook appended never came down the recorder's pipe (grader.execute.witness):
+    # they are not read, the recorded fit is the one verified, and the rewrite is named.
+    assert [run.history.get("accuracy") for run in result.evidence.runs if run.index == 0] != [[0.99]]
+    assert not [e for e in result.evidence.evaluations if e.results.get("accuracy") == 0.99]
+    (rewritten,) = _findings(result, "rewritten")
+    assert "never sent to the grader" in rewritten.message
     check = _check(result, "test_accuracy")
-    assert check.status in (Status.FAILED, Status.NEEDS_REVIEW) and check.points == 0 and check.level is not Level.VERIFIED
+    assert check.status in (Status.FAILED, Status.NEEDS_REVIEW) and check.points == 0
+    assert check.figure != 0.99
 
 
 def test_done_when_a_notebook_that_fakes_its_printed_accuracy_gets_the_honest_figure_verified(graded):

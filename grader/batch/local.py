@@ -42,6 +42,8 @@ from grader.batch.log import TAMPERING_LOG, keep_execution, keep_logs, write_tam
 from grader.collect import Submission
 from grader.config import GradingOptions
 from grader.execute.client import drain_shutdowns, shutdown_in_background
+from grader.execute.sandbox import (adopt_orphans, keep_from_kernel_users, kill_orphans, make_undumpable, release_orphans,
+                                    sweep_kernels)
 from grader.execute.preflight import mark_environment_problem, run_preflight, shared_environment_errors
 from grader.model.results import GradeResult, SubmissionProblem
 from grader.pipeline.run import Stage, SubmissionRun, run_stage
@@ -104,6 +106,7 @@ async def grade_submissions(
             try:
                 if marker is not None:  # daemons that left the kernel's tree, before the next notebook runs
                     sweep(env[RUN_MARKER])
+                    kill_orphans()  # and what came back to the grader when its keeper died
             except Exception:  # the sweep at the end of the batch tries again
                 logging.getLogger(__name__).exception("could not look for processes the notebook left")
             finally:
@@ -274,20 +277,31 @@ def grade_batch(
     """
     session = GradingSession(rubric, out_dir, options)
     seal = RunSeal()
+    runs_kernels = not session.config.static and dask_scheduler is None
+    if runs_kernels:
+        _before_kernels(session)
     with session.store.lock():  # one batch per output folder; a killed batch's lock is released
         session.store.clean_leftovers()
-        # Before any kernel starts: what lies in the output folder now is what this run trusts.
+        # Before any kernel starts: what lies in the output folder now is what this run trusts
+        # (once it is checked against what the previous batch sealed when it ended).
         seal.take_manifest(session.store.out_dir)
         session.store.seal = seal
+        if runs_kernels and session.config.sandbox == "none":
+            keep_from_kernel_users(files=[session.config.hidden_test], folders=[session.store.store_dir])
         results: list[GradeResult] | None = None
         try:
             session.prepare_data(start_verifier=False)
+            seal.take_data(session.store.out_dir)  # the dataset copies it prepared, before any kernel
             pending = pending_executions(session, submissions)
             if dask_scheduler is not None:
                 from grader.batch.dask import grade_on_cluster
 
                 results = grade_on_cluster(session, submissions, dask_scheduler, pending=pending,
                                            on_start=on_start, on_result=on_result)
+            elif session.config.static:  # nothing runs: every core parses and checks
+                from grader.batch.static import grade_static
+
+                results = grade_static(session, submissions, on_start=on_start, on_result=on_result)
             else:
                 if pending:
                     session.start_verifier()  # its Keras import overlaps the first notebooks
@@ -309,16 +323,32 @@ def grade_batch(
         finally:
             try:
                 sweep(seal.run_id)  # daemons that left their kernel's process tree
+                if runs_kernels:
+                    sweep_kernels()  # and those that scrubbed their environment too
+                    release_orphans()
                 verify_store(seal, session.store.out_dir)
+                if results is None:  # stopped half-way: what it leaves is what the next batch trusts
+                    seal.save(session.store.out_dir)
             finally:
                 session.close()
         if seal.tampered:
             write_tampering_log(session.store.out_dir / TAMPERING_LOG, seal.tampered)
         assert results is not None  # set, or the try above raised
         _tell_tampering(session, results, seal.tampered)
+        # No kernel is left: the next batch checks the folder against these seals before its first.
+        seal.save(session.store.out_dir)
         if on_tampering is not None and seal.tampered:
             on_tampering(list(seal.tampered))
         return results
+
+
+def _before_kernels(session: GradingSession) -> None:
+    """What a batch that runs kernels does before the first: what a kernel leaves behind comes
+    back to the grader (a subreaper), and without a sandbox the grader's memory and environment
+    are no other process's to read (not dumpable)."""
+    adopt_orphans()
+    if session.config.sandbox == "none":
+        make_undumpable()
 
 
 def _tell_tampering(session: GradingSession, results: list[GradeResult], found: list[Tampering]) -> None:
@@ -328,13 +358,15 @@ def _tell_tampering(session: GradingSession, results: list[GradeResult], found: 
     for item in found:  # stored executions are not a student's (their key is): the log names them
         if item.student:
             by_student.setdefault(item.student, []).append(item)
+    data = [item for item in found if item.what == "data" and not item.before]
     for result in results:
-        items = by_student.get(result.student.key)
+        items = by_student.get(result.student.key, []) + data
         if not items:
             continue
         what = "; ".join(f"{item.path}: {item.action}" for item in items)
+        when = "during grading" if any(not item.before for item in items) else "between two batches"
         result.problems.append(SubmissionProblem(
-            "note", "this submission's stored result was tampered with during grading (changed by a process that "
+            "note", f"this submission's stored result was tampered with {when} (changed by a process that "
                     f"was not the grader, with notebooks running without a sandbox): {what}. The grade shown is the "
                     "grader's own."))
         session.store.save_result(result)

@@ -32,15 +32,17 @@ TAMPERING_LOG = "tampering.log"
 
 
 def keep_logs(folder: Path, result: GradeResult, *, key: str, timings: dict[str, float], reused: bool,
-              workdir: Path | None = None, gpu: str | None = None, execution: dict | None = None) -> None:
+              workdir: Path | None = None, gpu: str | None = None, execution: dict | None = None,
+              sync: bool = True) -> None:
     """Write a submission's ``kernel.log`` (from its kernel's working folder ``workdir``, if it
-    ran) and add its entry to ``grading.log``, both in ``folder``."""
+    ran) and add its entry to ``grading.log``, both in ``folder`` (``sync``: flushed to disk)."""
     kernel_log = None
     if workdir is not None:
         kernel_log = workdir / ".nn-grader" / "kernel.log"
         copy_tail(kernel_log, folder / "kernel.log", KERNEL_LOG_BYTES)
     write_submission_log(folder / "grading.log", result, key=key, timings=timings, reused=reused, gpu=gpu or None,
-                         execution=execution, kernel_log=folder / "kernel.log" if kernel_log is not None else None)
+                         execution=execution, kernel_log=folder / "kernel.log" if kernel_log is not None else None,
+                         sync=sync)
 
 
 def keep_execution(store, key: str, result: GradeResult, timings: dict[str, float], *, reused: bool,
@@ -97,7 +99,8 @@ def copy_tail(source: Path, target: Path, limit: int) -> None:
 
 def write_submission_log(path: Path, result: GradeResult, *, key: str = "", timings: dict[str, float] | None = None,
                          reused: bool = False, gpu: str | None = None, kernel_log: Path | None = None,
-                         where: str | None = None, execution: dict | None = None, append: bool = True) -> Path:
+                         where: str | None = None, execution: dict | None = None, append: bool = True,
+                         sync: bool = True) -> Path:
     """Add this run's entry to ``grading.log``: what happened to one submission, for an
     instructor who wonders why.
 
@@ -174,7 +177,7 @@ def write_submission_log(path: Path, result: GradeResult, *, key: str = "", timi
             earlier += b"\n"
         if earlier:
             earlier += b"\n"
-    write_atomic(path, _bounded_log(earlier, entry, GRADING_LOG_BYTES))
+    write_atomic(path, _bounded_log(earlier, entry, GRADING_LOG_BYTES), sync=sync)
     return path
 
 

@@ -10,6 +10,7 @@ Cells are numbered from 1 in messages, as a reader counts them.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -98,6 +99,22 @@ def _answer_cells(evidence: Evidence) -> set[int]:
     return found
 
 
+def _mentions(regex: re.Pattern[str], source: str) -> bool:
+    if len(source) > _CACHED_SOURCE:
+        return bool(regex.search(source) or regex.search(plain_text(source)))
+    return _mentions_cached(regex, source)
+
+
+# A rubric asks for the same few questions' cells again and again (each check of a task, each
+# selector): the answer per pattern and cell is kept. Only for cells of a usual size.
+_CACHED_SOURCE = 20_000
+
+
+@functools.lru_cache(maxsize=1024)
+def _mentions_cached(regex: re.Pattern[str], source: str) -> bool:
+    return bool(regex.search(source) or regex.search(plain_text(source)))
+
+
 def text_cell(evidence: Evidence, pattern: str) -> tuple[Cell | None, str]:
     """The cell a ``before``/``after``/``question`` pattern means, and a note when several match.
 
@@ -106,8 +123,7 @@ def text_cell(evidence: Evidence, pattern: str) -> tuple[Cell | None, str]:
     cell that is not an answer, then the first match.
     """
     regex = re.compile(pattern, _FLAGS)
-    matches = [c for c in evidence.cells
-               if c.cell_type in ("markdown", "raw") and (regex.search(c.source) or regex.search(plain_text(c.source)))]
+    matches = [c for c in evidence.cells if c.cell_type in ("markdown", "raw") and _mentions(regex, c.source)]
     if not matches:
         return None, ""
     if len(matches) == 1:

@@ -141,7 +141,7 @@ def loss_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
 # Fit arguments
 
 
-@check("epochs", summary="Epochs the model was trained, added up over every fit of the same model up to the selected one.",
+@check("epochs", summary="Epochs the model was trained, added up over every fit of the same model up to the selected one; an epoch of several passes over the training data counts its passes.",
        title=lambda p: f"epochs trained {range_symbol({k: v for k, v in p.items() if k != 'count'})}",
        params={**ranged(COUNT, noun="number of epochs"),
                "count": {"enum": ["model", "fit"], "description": "model: every fit of the model so far (default); fit: the selected fit only"}},
@@ -159,26 +159,24 @@ def epochs_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     fast = ctx.fast_mode or any(r.fast_mode for r in runs)
     per_fit: list[int] = []
     for r in runs:
-        if fast:
-            # Fast mode caps the epochs that run; the epochs the student asked for stay exact.
-            if r.fit.epochs is None:
-                return not_assessed(f"The epochs asked for in fit {r.index + 1} were not recorded (fast mode caps the epochs that run).",
-                                    level=r.level)
-            per_fit.append(max(0, r.fit.epochs - r.fit.initial_epoch))
-        elif r.history:
-            per_fit.append(r.epochs_trained)
-        elif r.fit.epochs_run is not None:
-            per_fit.append(r.fit.epochs_run)
-        elif r.fit.epochs is not None and not r.error:
-            per_fit.append(max(0, r.fit.epochs - r.fit.initial_epoch))
-        else:
-            per_fit.append(0)
+        # Fast mode caps the epochs that run; the epochs the student asked for stay exact. An epoch of
+        # several passes over the training data (repeat() with a larger steps_per_epoch) counts its
+        # passes: TrainingRun.limit_count, which the epoch_passes finding reads too.
+        count = r.limit_count(fast)
+        if count is None:
+            return not_assessed(f"The epochs asked for in fit {r.index + 1} were not recorded (fast mode caps the epochs that run).",
+                                level=r.level)
+        per_fit.append(count)
     total = sum(per_fit)
     level = min(r.level for r in runs)
     verb = "asked to train" if fast else "trained"
+    notes = [(r, note) for r in runs if (note := r.passes_note(fast))]
     breakdown = ""
     if len(runs) > 1:
         breakdown = " (" + ", ".join(f"fit {r.index + 1}: {n}" for r, n in zip(runs, per_fit, strict=True)) + ")"
+    if notes:
+        breakdown += " (counted as passes over the training data: " + "; ".join(
+            (f"fit {r.index + 1}: " if len(runs) > 1 else "") + note for r, note in notes) + ")"
     expect = {k: v for k, v in p.items() if k != "count"}
     ok = range_ok(total, expect)
     message = f"{ctx.model_word} was {verb} for {fmt_int(total)} epochs{' in total' if len(runs) > 1 else ''}{breakdown}"
@@ -291,7 +289,8 @@ def _accuracy_check(kind: str, which: str, noun: str, example: str) -> None:
 
     def evaluate(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
         assert ctx.target is not None
-        found = accuracy_figure(ctx.evidence, ctx.target, which, use=p.get("use", "final"))
+        found = accuracy_figure(ctx.evidence, ctx.target, which, use=p.get("use", "final"),
+                                retrained=ctx.rubric.retrained_accuracy)
         figure = found.figure
         notes = {"notes": found.notes} if found.notes else {}
         if figure is None:
@@ -300,17 +299,22 @@ def _accuracy_check(kind: str, which: str, noun: str, example: str) -> None:
         ok = range_ok(figure.value, expect)
         said = f"{noun.capitalize()} {fmt_pct(figure.value)} ({figure.level.label}: {figure.source})"
         details = {"source": figure.source, **notes}
+        # Every figure of the model is shown, named for what it measured; the one above counts.
+        also = (" " + found.also_words()) if found.also else ""
+        if found.also:
+            details["also"] = [{"label": label, "value": f.value, "level": f.level.label, "source": f.source}
+                               for label, f in found.also]
         if "at_least" in expect:  # the report draws it on the learning curve
             details["threshold"] = expect["at_least"]
         if ok:
-            return passed(f"{said}; this task asks for {range_words(expect, fmt_pct)}.", figure=figure.value,
+            return passed(f"{said}; this task asks for {range_words(expect, fmt_pct)}.{also}", figure=figure.value,
                           level=figure.level, details=details)
         low = "at_least" in expect and figure.value < expect["at_least"]
         message = (f"{said} is below the {fmt_pct(expect['at_least'])} this task asks for." if low
                    else f"{said}; this task asks for {range_words(expect, fmt_pct)}.")
         if low:
             message += _diagnosis(ctx, expect["at_least"])
-        return failed(message, figure=figure.value, level=figure.level, details=details)
+        return failed(message + also, figure=figure.value, level=figure.level, details=details)
 
     check(kind, summary=f"The model's {noun}, from the strongest evidence available (verified > evaluate in the kernel > history).",
           title=title, params={**_ACCURACY_PARAMS, **(_RETRAIN_PARAM if which == "test" else {})},
@@ -419,7 +423,9 @@ def compare_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
         fact = f"{fmt_int(int(mine.value))} parameters, {times}{relation} than {other_name} ({fmt_int(int(theirs.value))})"
         (facts if relation == p["params"] else problems).append(fact)
     if "accuracy" in p:
-        mine_acc, theirs_acc = accuracy_figure(ctx.evidence, ctx.target), accuracy_figure(ctx.evidence, other)
+        rule = ctx.rubric.retrained_accuracy
+        mine_acc = accuracy_figure(ctx.evidence, ctx.target, retrained=rule)
+        theirs_acc = accuracy_figure(ctx.evidence, other, retrained=rule)
         if mine_acc.figure is None or theirs_acc.figure is None:
             missing = mine_acc.missing if mine_acc.figure is None else theirs_acc.missing
             return not_assessed(f"Cannot compare accuracy: {missing}.")

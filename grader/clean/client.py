@@ -3,10 +3,14 @@
 Clean verification is the grader measuring accuracy itself, outside the student's kernel. A
 :class:`Verifier` is one long-lived worker process (``python -m grader.clean.worker``, see
 :mod:`grader.clean.worker`) that has never run student code. It imports Keras once per batch,
-then for each saved model: loads the ``.keras`` file with ``safe_mode=True`` (a Lambda layer or
-other unsafe deserialization is reported as such, never executed), counts its parameters, and
-evaluates it on the grader's copy of the test data — or the instructor's hidden test set —
-which the student's kernel never had (:mod:`grader.clean.measure`). The same worker retrains a
+then for each saved model: loads the ``.keras`` file with ``safe_mode=True``, counts its
+parameters, and evaluates it on the grader's copy of the test data — or the instructor's hidden
+test set — which the student's kernel never had (:mod:`grader.clean.measure`). A model that
+needs unsafe deserialization (a Lambda layer) is never executed here: where bubblewrap runs, a
+sandboxed process that sees only the model file and the test images makes its predictions and
+the worker scores them against the labels (:mod:`grader.clean.sandboxed`); elsewhere it stays
+``unsafe``. A model that takes more than one input is not fed anything but the images
+(``inputs``). The same worker retrains a
 model on request (:mod:`grader.clean.retrain`), so a batch imports Keras once for both.
 
 Each request runs in a process of its own with a memory limit (default 4 GiB per verification,
@@ -21,9 +25,11 @@ a file changed afterwards is reported as ``tampered`` instead of measured.
 
 The input preprocessing the student applied before ``fit`` is not known to the grader. The rubric
 may state it (``preprocess: {scale: 255}``, ``standardize``); otherwise it is inferred from the
-value range the recorder saw at ``fit`` time (0–1: divided by 255; negative values: standardized
-with the training set's mean and deviation; 0–255: unchanged) and the inference is reported with
-the figure.
+value range the recorder saw at ``fit`` time (:func:`grader.clean.measure.infer_preprocess`: 0–1:
+divided by 255; -1..1 exactly: scaled to it; smaller negative values: minus the mean training
+image after /255; large values on both sides: minus the mean image of raw pixels; other negative
+values: standardized with the training set's mean and deviation; 0–255: unchanged) and the
+inference is reported with the figure.
 
 Example::
 
@@ -57,6 +63,8 @@ __all__ = ["DEFAULT_MODEL_MEMORY", "DEFAULT_RETRAIN_MEMORY", "DEFAULT_RETRAIN_TI
 DEFAULT_TIMEOUT_S = 600.0
 # Fast mode's wall-clock budget for evaluating one saved model: with a few models per notebook
 # `grade check` stays within a minute even when one forward pass of a large net takes seconds.
+# It bounds the predictions made in a sandbox too (grader.clean.sandboxed.START_SECONDS more
+# for that process to start).
 FAST_VERIFY_SECONDS = 10.0
 DEFAULT_RETRAIN_TIMEOUT_S = 4 * 3600.0  # full training of a course model on a CPU
 # Each model is loaded, evaluated or retrained in a process of its own, allowed this much memory

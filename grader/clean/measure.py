@@ -8,6 +8,9 @@ checks the SHA-256 the recorder noted and the parameters its ``config.json`` dec
 training inputs (stated by the rubric, or inferred from the value range the recorder saw at
 ``fit`` time); :func:`measure` gives accuracy, loss and the confusion matrix, within a time
 budget in fast mode. Retraining (:mod:`grader.clean.retrain`) uses the same four.
+:func:`serve_request` refuses a model with more than one input (``inputs``) and sends one that
+needs unsafe deserialization to a sandbox for its predictions (:mod:`grader.clean.sandboxed`),
+which :func:`score` scores here, against labels the sandbox never had.
 
 Example::
 
@@ -21,18 +24,48 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from grader.model.evidence import VerificationStatus
 
-__all__ = ["BUDGET_BATCH", "MAX_MODEL_FILE_BYTES", "integer_labels", "load_saved_model", "measure",
-           "predict_within", "prepare_inputs", "serve_request"]
+__all__ = ["BUDGET_BATCH", "MAX_MODEL_FILE_BYTES", "UNSAFE_WORDS", "integer_labels", "load_model_bytes",
+           "load_saved_model", "measure", "predict_within", "prepare_inputs", "read_model_file", "score",
+           "serve_request", "several_inputs"]
 
 # Under a budget the model predicts in batches this large, the first one always, so there is a
 # figure and a measured time per sample; later batches only while the budget lasts.
 BUDGET_BATCH = 32
 MAX_MODEL_FILE_BYTES = 2 * 2**30  # the result channel's cap on one model file
+UNSAFE_WORDS = "the model needs unsafe deserialization (a Lambda layer or arbitrary code)"
+_SANDBOX_MARGIN_S = 5.0
+
+
+PREPROCESS_NOTES = {
+    "none": "raw pixel values",
+    "scale255": "pixels divided by 255",
+    "symmetric": "pixels scaled to -1..1 (divided by 127.5, minus 1)",
+    "center": "pixels divided by 255, minus the training set's mean image",
+    "center_raw": "the training set's mean image subtracted from the raw pixels",
+    "standardize": "standardized with the training set's mean and deviation",
+}
+
+
+def infer_preprocess(low: float | None, high: float | None) -> str:
+    """The preprocessing whose value range matches what the notebook fed to ``fit``: 0–1 is
+    ``scale255``; exactly -1..1 ``symmetric``; negative values within -1..1 the mean image
+    subtracted after /255 (``center``); large ones on both sides the mean image subtracted from raw
+    pixels (``center_raw``); other negative values ``standardize``; anything above 1 raw."""
+    if low is not None and low < -0.01:
+        if high is not None and high <= 1.0 + 1e-6 and low >= -1.0 - 1e-6:
+            return "symmetric" if low < -0.98 and high > 0.98 else "center"
+        if high is not None and high > 20 and low < -20:
+            return "center_raw"
+        return "standardize"
+    if high is not None and high > 1.0 + 1e-6:
+        return "none"
+    return "scale255"
 
 
 def prepare_inputs(np: Any, x: Any, request: dict[str, Any], x_train: Any, input_shape: Any) -> tuple[Any, str]:
@@ -42,19 +75,16 @@ def prepare_inputs(np: Any, x: Any, request: dict[str, Any], x_train: Any, input
     observed = request.get("observed") or {}
     x = x.astype("float32")
     if mode == "auto":
-        low, high = observed.get("minimum"), observed.get("maximum")
-        if low is not None and low < -0.01:
-            mode = "standardize"
-        elif high is not None and high <= 1.0 + 1e-6:
-            mode = "scale255"
-        elif high is not None:
-            mode = "none"
-        else:
-            mode = "scale255"
-    note = {"none": "raw pixel values", "scale255": "pixels divided by 255",
-            "standardize": "standardized with the training set's mean and deviation"}.get(mode, mode)
+        mode = infer_preprocess(observed.get("minimum"), observed.get("maximum"))
+    note = PREPROCESS_NOTES.get(mode, mode)
     if mode == "scale255":
         x = x / 255.0
+    elif mode == "symmetric":
+        x = x / 127.5 - 1.0
+    elif mode in ("center", "center_raw"):
+        ref = (x_train if x_train is not None else x).astype("float32")
+        scale = 255.0 if mode == "center" else 1.0
+        x = x / scale - ref.mean(axis=0) / scale  # the mean training image, pixel by pixel
     elif mode == "standardize":
         ref = x_train.astype("float32") if x_train is not None else x
         x = (x - ref.mean()) / (ref.std() + 1e-7)
@@ -82,23 +112,40 @@ def load_saved_model(path: str | Path, expected_sha256: str | None = None) -> tu
     Before Keras sees the file its configuration is read as plain JSON and the parameters it
     declares are checked against the grader's caps (:mod:`grader.clean.model_files`): a model that is
     over them is ``refused`` without anything being built."""
+    data, _, problem = read_model_file(path, expected_sha256)
+    if problem is not None:
+        return None, problem
+    assert data is not None
+    return load_model_bytes(data)
+
+
+def read_model_file(path: str | Path, expected_sha256: str | None = None) -> tuple[bytes | None, Any, dict[str, Any] | None]:
+    """``(bytes, declared, None)``: the file's bytes, checked against the recorder's hash and the
+    grader's caps, and what its configuration declares (a
+    :class:`~grader.clean.model_files.DeclaredModel`); or ``(None, None, answer)`` saying why not."""
     from grader.clean.model_files import ModelFileRefused, inspect_keras_bytes
 
     try:
         size = Path(path).stat().st_size
         if size > MAX_MODEL_FILE_BYTES:
-            return None, {"status": VerificationStatus.REFUSED, "message": f"the saved model file is {size / 2**30:.1f} GiB, over the "
-                          f"grader's cap of {MAX_MODEL_FILE_BYTES / 2**30:.0f} GiB; it was not loaded"}
+            return None, None, {"status": VerificationStatus.REFUSED, "message": f"the saved model file is {size / 2**30:.1f} GiB, "
+                                f"over the grader's cap of {MAX_MODEL_FILE_BYTES / 2**30:.0f} GiB; it was not loaded"}
         data = Path(path).read_bytes()
     except OSError as exc:
-        return None, {"status": VerificationStatus.ERROR, "message": f"the saved model could not be read: {exc.strerror or exc}"}
+        return None, None, {"status": VerificationStatus.ERROR, "message": f"the saved model could not be read: {exc.strerror or exc}"}
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
-        return None, {"status": VerificationStatus.TAMPERED, "message": "the model file was changed after the grader's recorder saved "
-                      "it at the end of training (something in the notebook rewrote it); it was not measured"}
+        return None, None, {"status": VerificationStatus.TAMPERED, "message": "the model file was changed after the grader's recorder "
+                            "saved it at the end of training (something in the notebook rewrote it); it was not measured"}
     try:
-        inspect_keras_bytes(data)
+        declared = inspect_keras_bytes(data)
     except ModelFileRefused as refusal:
-        return None, {"status": VerificationStatus.REFUSED, "message": str(refusal)}
+        return None, None, {"status": VerificationStatus.REFUSED, "message": str(refusal)}
+    return data, declared, None
+
+
+def load_model_bytes(data: bytes) -> tuple[Any, dict[str, Any] | None]:
+    """A ``.keras`` file's bytes (checked by :func:`read_model_file`) loaded with ``safe_mode=True``:
+    ``(model, None)`` or ``(None, answer)``; ``unsafe`` when it needs unsafe deserialization."""
     import keras
 
     private = Path(tempfile.mkdtemp(prefix="nn-grader-model-"))
@@ -109,8 +156,8 @@ def load_saved_model(path: str | Path, expected_sha256: str | None = None) -> tu
     except Exception as exc:
         text = f"{type(exc).__name__}: {exc}"
         if "safe_mode" in text or "Lambda" in text:
-            return None, {"status": VerificationStatus.UNSAFE, "message": "the model needs unsafe deserialization (a Lambda layer or "
-                          "arbitrary code); the grader does not execute it outside the sandbox"}
+            return None, {"status": VerificationStatus.UNSAFE, "message": UNSAFE_WORDS + "; the grader does not execute it "
+                          "outside a sandbox"}
         if "Could not locate" in text or "custom" in text.lower():
             return None, {"status": VerificationStatus.ERROR, "message": "the model uses a custom layer or function whose code is not "
                           f"available to the clean verifier ({text[:300]})"}
@@ -160,6 +207,12 @@ def measure(np: Any, model: Any, x: Any, labels: Any, *, budget_s: float | None 
             probs = predict_within(np, model, x, budget_s, batch=batch)
     except Exception as exc:
         return {"status": VerificationStatus.ERROR, "message": f"the model could not be evaluated on the test data: {type(exc).__name__}: {str(exc)[:400]}"}
+    return score(np, probs, labels, budget_s=budget_s)
+
+
+def score(np: Any, probs: Any, labels: Any, *, budget_s: float | None = None) -> dict[str, Any]:
+    """Accuracy, loss and confusion matrix of predictions ``probs`` (one row per sample, the first
+    rows of the test data under a budget) against class indices ``labels``."""
     requested = len(labels)
     labels = labels[: len(probs)]
     probs = probs.reshape(len(probs), -1)
@@ -189,12 +242,32 @@ def measure(np: Any, model: Any, x: Any, labels: Any, *, budget_s: float | None 
     return answer
 
 
+def several_inputs(count: int) -> dict[str, Any]:
+    """The answer for a model that takes ``count`` > 1 inputs: the grader feeds only the test images
+    (a model given the labels as a second input can reach any accuracy), so it is not measured."""
+    return {"status": VerificationStatus.INPUTS, "message": f"the model takes {count} inputs; the grader feeds only the test "
+            "images, so its accuracy was not measured (a model that is also given the labels can reach any accuracy)"}
+
+
 def serve_request(request: dict[str, Any]) -> dict[str, Any]:
     """The worker's handler for a ``"verify"`` request (:class:`~grader.clean.protocol.VerifyRequest`
-    as JSON): load the saved model, count its parameters, measure it on the request's test data."""
+    as JSON): load the saved model, count its parameters, measure it on the request's test data.
+
+    A model that takes more than one input is not fed anything but the images: ``inputs``. One
+    that needs unsafe deserialization is evaluated in a sandbox where there is one
+    (:func:`_serve_in_sandbox`), and stays ``unsafe`` where there is none."""
     import numpy as np
 
-    model, problem = load_saved_model(request["model_path"], request.get("expected_sha256"))
+    started = time.monotonic()
+    data, declared, problem = read_model_file(request["model_path"], request.get("expected_sha256"))
+    if problem is not None:
+        return problem
+    assert data is not None
+    if declared.inputs is not None and declared.inputs > 1:
+        return several_inputs(declared.inputs)
+    model, problem = load_model_bytes(data)
+    if problem is not None and problem["status"] is VerificationStatus.UNSAFE:
+        return _serve_in_sandbox(np, request, data, started)
     if problem is not None:
         return problem
     answer: dict[str, Any] = {
@@ -202,12 +275,9 @@ def serve_request(request: dict[str, Any]) -> dict[str, Any]:
         "non_trainable_params": _count(model.non_trainable_weights),
     }
     answer["total_params"] = answer["trainable_params"] + answer["non_trainable_params"]
-    with np.load(request["data_path"], allow_pickle=False) as data:
-        x_test, y_test = data["x_test"], data["y_test"]
-        x_train = data["x_train"][:5000] if "x_train" in data.files else None
-    if request.get("max_samples"):
-        x_test, y_test = x_test[: request["max_samples"]], y_test[: request["max_samples"]]
-    labels = integer_labels(y_test)
+    if len(model.inputs or []) > 1:
+        return dict(answer, **several_inputs(len(model.inputs)))
+    x_test, labels, x_train = _test_data(np, request)
     try:
         input_shape = model.inputs[0].shape if model.inputs else None
         x, note = prepare_inputs(np, x_test, request, x_train, input_shape)
@@ -218,4 +288,45 @@ def serve_request(request: dict[str, Any]) -> dict[str, Any]:
     answer.update(measured)
     if measured["status"] is VerificationStatus.OK:
         answer.update(preprocess_note=note, class_names=request.get("class_names") or None)
+    return answer
+
+
+def _test_data(np: Any, request: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The request's test images, their class indices, and training images for standardization."""
+    with np.load(request["data_path"], allow_pickle=False) as data:
+        x_test, y_test = data["x_test"], data["y_test"]
+        x_train = data["x_train"][:5000] if "x_train" in data.files else None
+    if request.get("max_samples"):
+        x_test, y_test = x_test[: request["max_samples"]], y_test[: request["max_samples"]]
+    return x_test, integer_labels(y_test), x_train
+
+
+def _serve_in_sandbox(np: Any, request: dict[str, Any], data: bytes, started: float) -> dict[str, Any]:
+    """A model that needs unsafe deserialization: its predictions made in a sandbox that has the
+    model and the prepared test images only (:mod:`grader.clean.sandboxed`), scored here against
+    the labels. Without a sandbox it stays ``unsafe``, saying what would allow verifying it."""
+    from grader.clean import sandboxed
+
+    why = sandboxed.unavailable()
+    if why is not None:
+        return {"status": VerificationStatus.UNSAFE, "message": f"{UNSAFE_WORDS}; the grader runs such a model only in a "
+                f"sandbox, and none is available here ({why}): installing bubblewrap (the package 'bubblewrap') "
+                "would allow verifying it"}
+    x_test, labels, x_train = _test_data(np, request)
+    try:
+        x, note = prepare_inputs(np, x_test, request, x_train, None)  # the sandbox reshapes to the model's input
+    except Exception as exc:
+        return {"status": VerificationStatus.ERROR, "message": f"the test data could not be prepared: {type(exc).__name__}: {str(exc)[:400]}"}
+    budget = request.get("time_budget_s")
+    budget = float(budget) if budget is not None else None
+    limit = (request.get("limits") or {}).get("seconds")
+    # The model's process is stopped at its limit: the sandbox's run ends a little before, to say so.
+    seconds = max(1.0, float(limit) - (time.monotonic() - started) - _SANDBOX_MARGIN_S) if limit else None
+    probs, problem = sandboxed.predict(data, x, budget_s=budget, seconds=seconds, batch=BUDGET_BATCH,
+                                       hidden=[Path(request["data_path"])])
+    if problem is not None:
+        return problem
+    answer = score(np, probs, labels, budget_s=budget)
+    if answer["status"] is VerificationStatus.OK:
+        answer.update(preprocess_note=note, class_names=request.get("class_names") or None, method="sandbox")
     return answer

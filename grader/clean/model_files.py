@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-__all__ = ["Caps", "DeclaredModel", "ModelFileRefused", "inspect_keras_bytes", "layer_parameters"]
+__all__ = ["Caps", "DeclaredModel", "ModelFileRefused", "declared_inputs", "inspect_keras_bytes", "layer_parameters"]
 
 MiB, GiB = 2**20, 2**30
 
@@ -65,6 +65,7 @@ class DeclaredModel:
     parameters: int  # estimated, erring high
     layers: int
     weights_bytes: int  # uncompressed size of model.weights.h5 (0 if absent)
+    inputs: int | None = None  # the inputs the model takes (None: not told by the configuration)
 
 
 # Layers whose first weight is a kernel of (input channels × units-like size).
@@ -135,7 +136,23 @@ def inspect_keras_bytes(data: bytes, caps: Caps = Caps()) -> DeclaredModel:
         raise ModelFileRefused(f"the saved model declares {parameters:,} parameters but its weights file holds only "
                                f"{_size(weights_bytes)}: the configuration does not describe the saved weights; it was "
                                "not loaded")
-    return DeclaredModel(parameters, layers, weights_bytes)
+    return DeclaredModel(parameters, layers, weights_bytes, declared_inputs(config))
+
+
+def declared_inputs(config: Any) -> int | None:
+    """How many inputs the model of a ``config.json`` takes: 1 for a ``Sequential``, the length of a
+    functional model's ``input_layers`` (one ``[name, 0, 0]``, a list of them, or a dict of them);
+    None when the configuration does not say (a subclassed model)."""
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        return None
+    if config.get("class_name") == "Sequential":
+        return 1
+    inputs = config["config"].get("input_layers")
+    if isinstance(inputs, dict):
+        return len(inputs)
+    if isinstance(inputs, list):
+        return len(inputs) if inputs and all(isinstance(item, list) for item in inputs) else (1 if inputs else 0)
+    return None
 
 
 def layer_parameters(class_name: str, config: dict[str, Any], input_shape: list[Any] | None) -> int:

@@ -28,17 +28,21 @@ from grader.model.evidence import (
     Level,
     RetrainingStatus,
     Verification,
+    VerificationMethod,
     VerificationStatus,
     from_json,
 )
 
-__all__ = ["DEFAULT_SEED", "METHOD_VARIABLE", "RetrainRequest", "Retraining", "VerifyRequest", "request_json",
-           "retraining_from_json", "verification_from_json"]
+__all__ = ["DEFAULT_SEED", "METHOD_VARIABLE", "RetrainRequest", "Retraining", "SANDBOX_NOTE", "VerifyRequest",
+           "request_json", "retraining_from_json", "verification_from_json"]
 
 DEFAULT_SEED = 0
 # NN_GRADER_MODEL_PROCESS=fork|spawn: how the worker starts the process for one model
 # (grader.clean.worker.start_method); the grader's Verifier sets it on request.
 METHOD_VARIABLE = "NN_GRADER_MODEL_PROCESS"
+SANDBOX_NOTE = ("measured in a sandbox: the model needs unsafe deserialization (a Lambda layer), so the grader loaded "
+                "it with safe_mode=False in a sandboxed process that saw only the model file and the test images, "
+                "and scored its predictions against the labels itself")
 
 
 @dataclass
@@ -48,7 +52,7 @@ class VerifyRequest:
     model_path: str
     data_path: str  # .npz with x_test, y_test (and x_train for standardization statistics)
     model_id: str = ""
-    preprocess: str = "auto"  # auto | none | scale255 | standardize
+    preprocess: str = "auto"  # auto | none | scale255 | symmetric | center | center_raw | standardize
     observed: dict[str, float | None] = field(default_factory=dict)  # min/max/mean the kernel fed to fit
     max_samples: int | None = None
     class_names: list[str] = field(default_factory=list)
@@ -120,8 +124,13 @@ def verification_from_json(model_id: str, answer: dict[str, Any]) -> Verificatio
         counted = (f"{answer['samples']:,} of {cut['requested']:,} test samples, stopped at the fast-mode budget of "
                    f"{cut['budget_s']:g} s" if cut else f"{answer['samples']:,} test samples")
         source = f"clean re-evaluation on {counted} ({answer.get('preprocess_note', '')})"
+        if answer.get("method") == VerificationMethod.SANDBOX:
+            verification.method = VerificationMethod.SANDBOX
+            source = (f"re-evaluation in a sandbox on {counted} ({answer.get('preprocess_note', '')}; "
+                      f"{VerificationMethod.SANDBOX.title})")
+            verification.message = SANDBOX_NOTE
         if cut:
-            verification.message = cut["message"]
+            verification.message = f"{verification.message}; {cut['message']}" if verification.message else cut["message"]
         verification.test_accuracy = Figure(answer["accuracy"], Level.VERIFIED, source)
         if answer.get("loss") is not None:
             verification.test_loss = Figure(answer["loss"], Level.VERIFIED, source)

@@ -13,6 +13,11 @@ of the training data, with a fixed seed, and measured on the grader's test data.
     retrained by the grader: seed 0, 25 epochs, batch 64, 50,000 training images, SGD lr 0.01;
     10,000 test images (pixels divided by 255); on gpu:0, 312 s
 
+Epochs of several passes over the training data (``repeat()`` with a larger ``steps_per_epoch``)
+are retrained as that many epochs of one pass (:func:`planned_epochs`), and epochs of part of a
+pass with as many steps; a ``steps_per_epoch`` over a generator whose pass is unknown is not
+retrained (status ``skipped``, with the reason): its amount of training cannot be reproduced.
+
 What retraining does not reproduce, and says so in ``Retraining.notes``: data augmentation
 (generators are retrained on the plain arrays), callbacks (early stopping, learning-rate
 schedules: the initial rate is kept), validation data other than a split. A model with frozen
@@ -75,13 +80,17 @@ _OPTIMIZER_KEYS = ("momentum", "nesterov", "beta_1", "beta_2", "weight_decay", "
 
 
 def planned_epochs(runs: list[TrainingRun]) -> int:
-    """Epochs the notebook asked for over ``runs`` (every fit of one model): what retraining trains."""
+    """Epochs the notebook asked for over ``runs`` (every fit of one model): what retraining trains.
+
+    An epoch of several passes over the training data (``repeat()`` with a ``steps_per_epoch``
+    above one pass) counts its passes, as the ``epochs`` check does: the grader's retraining on
+    arrays makes one pass per epoch, so it trains as many passes as the notebook did.
+    """
     total = 0
     for run in runs:
-        if run.fit.epochs is not None:
-            total += max(0, run.fit.epochs - (run.fit.initial_epoch or 0))
-        else:
-            total += run.epochs_trained
+        asked = max(0, run.fit.epochs - (run.fit.initial_epoch or 0)) if run.fit.epochs is not None else run.epochs_trained
+        passes = asked * run.fit.passes_per_epoch if run.fit.passes_per_epoch is not None else None
+        total += round(passes) if passes is not None and round(passes) > asked else asked
     return total
 
 
@@ -189,13 +198,28 @@ def retrain(run: TrainingRun, data: Dataset, *, seed: int = DEFAULT_SEED, epochs
     x_test, y_test = data.x_test, data.y_test
     if caps.get("test_samples"):
         x_test, y_test = x_test[: int(caps["test_samples"])], y_test[: int(caps["test_samples"])]
-    epochs = int(epochs if epochs is not None else max(0, (run.fit.epochs or 1) - (run.fit.initial_epoch or 0)))
+    epochs = int(epochs if epochs is not None else planned_epochs([run]) if run.fit.epochs is not None
+                 else max(0, 1 - (run.fit.initial_epoch or 0)))
     if caps.get("epochs"):
         epochs = min(epochs, int(caps["epochs"]))
     if epochs < 1:
         return outcome(RetrainingStatus.SKIPPED, "the notebook asked for no epochs of training")
+    per_epoch = run.fit.passes_per_epoch
+    if run.fit.x is None and run.fit.steps_per_epoch and per_epoch is None:
+        return outcome(RetrainingStatus.SKIPPED, f"fit #{run.index + 1} ran {run.fit.steps_per_epoch:,} steps per epoch over a "
+                                                 "generator or dataset whose size the grader could not read, so the passes "
+                                                 "over the training data it made, which retraining must reproduce, are unknown")
     batch_size = run.fit.batch_size or 32
     split = float(run.fit.validation_split or 0.0)
+    steps_per_epoch = None
+    if per_epoch is not None and per_epoch > 1.0 and epochs > max(0, (run.fit.epochs or 0) - (run.fit.initial_epoch or 0)):
+        notes.append(f"each of the notebook's epochs was {per_epoch:.3g} passes over its training data (steps_per_epoch "
+                     f"over a repeated dataset): retrained for as many passes, one per epoch")
+    elif per_epoch is not None and per_epoch < 1.0:
+        batches = -(-int((n_train - int(n_train * split))) // batch_size)
+        steps_per_epoch = max(1, round(per_epoch * batches))
+        notes.append(f"each of the notebook's epochs was {per_epoch:.3g} of a pass over its training data: retrained with "
+                     f"{steps_per_epoch:,} steps per epoch")
     if run.fit.x is None:
         notes.append("the notebook trained from a generator or dataset (augmentation is not reproduced); "
                      "retrained on the plain arrays")
@@ -216,8 +240,13 @@ def retrain(run: TrainingRun, data: Dataset, *, seed: int = DEFAULT_SEED, epochs
         y_fit = _targets(keras, np, integer_labels(data.y_train[:n_train]), model, loss_name)
     except ValueError as exc:
         return outcome(RetrainingStatus.ERROR, str(exc)[:500])
+    differs = _inputs_differ(np, x_fit, observed)
+    if differs:
+        return outcome(RetrainingStatus.SKIPPED, f"the notebook's preprocessing was not reproduced: {differs}; state it "
+                                                 "with the rubric's `preprocess:` to retrain this model")
     try:
-        history = model.fit(x_fit, y_fit, epochs=epochs, batch_size=batch_size, validation_split=split, verbose=0)
+        history = model.fit(x_fit, y_fit, epochs=epochs, batch_size=batch_size, validation_split=split,
+                            steps_per_epoch=steps_per_epoch, verbose=0)
     except Exception as exc:
         return outcome(RetrainingStatus.ERROR, f"training failed: {type(exc).__name__}: {str(exc)[:400]}")
     measured = measure(np, model, x_eval, integer_labels(y_test))
@@ -298,6 +327,25 @@ def _targets(keras: Any, np: Any, labels: Any, model: Any, loss_name: str) -> An
     if loss_name in _SPARSE_LOSSES or units == 1:
         return labels.astype("int32")
     return keras.utils.to_categorical(labels, units)
+
+
+def _inputs_differ(np: Any, x_fit: Any, observed: dict[str, Any]) -> str | None:
+    """Words saying how the inputs the grader prepared differ from what the notebook fed to
+    ``fit`` (its minimum, maximum and mean), or ``None`` when they agree within a tenth of the
+    notebook's value range."""
+    low, high, mean = observed.get("minimum"), observed.get("maximum"), observed.get("mean")
+    if low is None or high is None:
+        return None
+    sample = np.asarray(x_fit[:2000], dtype="float64")
+    if not sample.size:
+        return None
+    tolerance = max(0.1 * (high - low), 1e-3)
+    ours = {"minimum": float(sample.min()), "maximum": float(sample.max()), "mean": float(sample.mean())}
+    theirs = {"minimum": low, "maximum": high, "mean": mean}
+    off = [k for k in ("minimum", "maximum", "mean") if theirs[k] is not None and abs(ours[k] - theirs[k]) > tolerance]
+    if not off:
+        return None
+    return ", ".join(f"{k} {ours[k]:.3g} where the notebook's was {theirs[k]:.3g}" for k in off)
 
 
 def _device(keras: Any) -> str:

@@ -10,8 +10,10 @@ The model files come out of a student's kernel, and Keras allocates every weight
 declares before it reads any saved weight. So the worker itself never loads a model: each
 request runs in a process of its own (forked from the worker, whose Keras is imported but has
 never run an operation; see :func:`run_limited`) with a memory limit (``RLIMIT_DATA``) and a time
-limit, both carried by the request; a model over them gets status ``limit`` while the worker
-goes on with the next.
+limit, both carried by the request (which the handler sees too, as ``request["limits"]``); a
+model over them gets status ``limit`` while the worker goes on with the next. A model that needs
+unsafe deserialization is run further in a sandbox of its own (:mod:`grader.clean.sandboxed`),
+within the same limits.
 
 The process's own outcomes (``limit``, ``error``) are words of both answer vocabularies
 (:class:`~grader.model.evidence.VerificationStatus` and
@@ -94,7 +96,7 @@ def run_limited(handler: Any, request: dict[str, Any], *, memory: int | None = N
 
                 faulthandler.disable()  # a crash here is this model's outcome, reported as such, not a traceback
                 _limit_self(memory)
-                answer = _answer_of(handler, request, memory)
+                answer = _answer_of(handler, payload, memory)  # with its limits: a handler may run a process of its own
                 _write_all(write_fd, json.dumps(answer).encode())
             finally:
                 os._exit(0)
@@ -302,7 +304,7 @@ def serve_one() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     request = json.loads(sys.stdin.buffer.read())
-    limits = request.pop("limits", None) or {}
+    limits = request.get("limits") or {}
     try:
         import keras  # noqa: F401  (the grader's own import is not the model's memory)
     except Exception:
@@ -341,6 +343,9 @@ def serve() -> None:
 
 
 if __name__ == "__main__":
+    from grader.execute.sandbox import make_undumpable
+
+    make_undumpable()  # the hidden test set it holds stays out of reach of a kernel of the same user
     if "--one" in sys.argv[1:]:
         serve_one()
     else:

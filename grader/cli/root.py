@@ -96,6 +96,41 @@ def main() -> None:
     from grader.printable import escape_log_records
 
     escape_log_records()  # warnings quote paths a notebook chose: no escape codes on the terminal
+    hide_secret_arguments()
+
+
+# Options whose value no other process may read: where the hidden test set lies.
+SECRET_OPTIONS = ("--hidden-test",)
+
+
+def hide_secret_arguments(argv: list[str] | None = None) -> bool:
+    """Take the values of :data:`SECRET_OPTIONS` out of this process's visible command line.
+
+    ``/proc/PID/cmdline`` is readable by every process of the machine, a kernel running without
+    a sandbox (as any user) included: the grader rewrites its own (``setproctitle``) with each
+    such value replaced by ``[hidden]``. The command lines of the processes that started the
+    grader (a shell script, ``sudo``) are theirs: set ``NN_GRADER_HIDDEN_TEST`` instead of
+    passing ``--hidden-test`` to keep the path off them too. True when the title was rewritten."""
+    import sys
+
+    args = list(sys.argv if argv is None else argv)
+    shown, changed, secret_next = [], False, False
+    for arg in args:
+        if secret_next:
+            arg, changed, secret_next = "[hidden]", True, False
+        elif arg in SECRET_OPTIONS:
+            secret_next = True
+        elif arg.partition("=")[0] in SECRET_OPTIONS and "=" in arg:
+            arg, changed = arg.partition("=")[0] + "=[hidden]", True
+        shown.append(arg)
+    if not changed:
+        return False
+    try:
+        import setproctitle
+    except ImportError:  # a dependency: only an incomplete installation lacks it
+        return False
+    setproctitle.setproctitle(" ".join(shown))
+    return True
 
 
 def _common_options(func):
@@ -106,7 +141,7 @@ def _common_options(func):
         click.option("--no-compat", is_flag=True, help="Do not map removed Keras 1/2 APIs (lr=, nb_epoch=, fit_generator)."),
         click.option("--no-verify", is_flag=True, help="Skip the clean re-evaluation of saved models."),
         click.option("--retrain", is_flag=True, help="Train every recorded architecture again in the grader's own process (seed 0; on a GPU when there is one) and grade that accuracy."),
-        click.option("--hidden-test", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An .npz with x_test, y_test to verify accuracy on."),
+        click.option("--hidden-test", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="NN_GRADER_HIDDEN_TEST", help="An .npz with x_test, y_test to verify accuracy on (or set NN_GRADER_HIDDEN_TEST: then its path is on no command line)."),
         click.option("--cell-timeout", type=float, help="Seconds a cell may run (default: the rubric's)."),
         click.option("--timeout", "notebook_timeout", type=float, help="Seconds a whole notebook may run (default: the rubric's)."),
         click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML (one test case per check)."),

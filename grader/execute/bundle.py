@@ -204,6 +204,7 @@ class _Reader:
             message=message,
             cell=self.cell(event.get("cell_id")) if event.get("cell_id") not in (None, "-1") else None,
             severity=event.get("severity") if event.get("severity") in ("info", "warning", "error") else "info",
+            model_id=_str(event["model_id"])[:40] if isinstance(event.get("model_id"), str) else None,
         )
         self.add_finding(finding)
 

@@ -25,6 +25,7 @@ import contextvars
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from nbclient.exceptions import DeadKernelError
 from grader.execute.limits import file_size_hit
 from grader.execute.sandbox import IsolatedKernelManager, kernel_manager, seal_bundle
 from grader.execute.settings import ExecutionSettings
+from grader.execute.witness import Witness, reconcile
 from grader.model.kinds import SandboxMode
 from grader.model.evidence import CellError, CellRef
 
@@ -64,6 +66,7 @@ class Execution:
     limit_hit: str | None = None  # "memory limit 8 GiB reached in cell 14"
     sandbox: SandboxMode = SandboxMode.NONE  # how the kernel ran: bwrap | none
     tampered: str | None = None  # the bundle was swapped for a link: nothing of it is used
+    rewritten: str | None = None  # the kernel's log differs from what the recorder sent the grader
     # The grader's closing cell failed after the notebook's own cells ran: what the notebook did
     # to its kernel broke the recorder. The submission's outcome, never "the grader failed".
     closing_error: str | None = None
@@ -166,6 +169,7 @@ class PreparedRun:
     client: _GradingClient
     setup_error: str | None = None
     started: float = 0.0
+    witness: Witness | None = None  # the grader's copy of the recorder's log, read as the kernel runs
 
 
 def kernel_environment(workdir: Path, settings: ExecutionSettings) -> dict[str, str]:
@@ -207,16 +211,18 @@ def make_workdir(workdir: Path, settings: ExecutionSettings) -> Path:
     return workdir
 
 
-def _bootstrap_code(workdir: Path, settings: ExecutionSettings) -> str:
+def _bootstrap_code(workdir: Path, settings: ExecutionSettings, witness: Witness | None = None) -> str:
     lib_parent = str(workdir / ".nn-grader" / "lib")
     bundle = str(workdir / ".nn-grader" / "bundle")
+    channel = str(witness.path) if witness is not None and witness.available else None
     datasets = {name: str(path) for name, path in settings.datasets.items()}
     return (
         "import sys as _nn_sys\n"
         f"_nn_sys.path.insert(0, {lib_parent!r})\n"
         f"import {KERNEL_LIB}.recorder as _nn_recorder\n"
         f"_nn_sys.path.remove({lib_parent!r})\n"
-        f"_nn_recorder.install({bundle!r}, fast={settings.fast!r}, compat={settings.compat!r}, datasets={datasets!r})\n"
+        f"_nn_recorder.install({bundle!r}, fast={settings.fast!r}, compat={settings.compat!r}, datasets={datasets!r}, "
+        f"witness={channel!r})\n"
         "del _nn_sys, _nn_recorder\n"
     )
 
@@ -240,6 +246,8 @@ async def prepare(nb: nbformat.NotebookNode, workdir: Path, settings: ExecutionS
     started = time.perf_counter()
     _tell("kernel_starting")
     make_workdir(workdir, settings)
+    witness = Witness.create(workdir / ".nn-grader")
+    witness.start()
     km = _new_kernel_manager(settings, workdir)
     # The kernel's own stderr (TensorFlow's start-up lines, ipykernel warnings) goes to a log per
     # submission, not into the grader's terminal.
@@ -258,9 +266,10 @@ async def prepare(nb: nbformat.NotebookNode, workdir: Path, settings: ExecutionS
     )
     km.current_cell = lambda: client.current_cell  # the limit watcher names the cell it stopped
     await client.async_start_new_kernel_client()
-    prepared = PreparedRun(nb, settings, workdir, workdir / ".nn-grader" / "bundle", km, client, started=started)
+    prepared = PreparedRun(nb, settings, workdir, workdir / ".nn-grader" / "bundle", km, client, started=started,
+                           witness=witness)
     try:
-        error = await _run_grader_cell(client, _bootstrap_code(workdir, settings), timeout=120)
+        error = await _run_grader_cell(client, _bootstrap_code(workdir, settings, witness), timeout=120)
         if error:
             prepared.setup_error = f"the recorder could not be installed: {error}"
     except (DeadKernelError, asyncio.TimeoutError, RuntimeError) as exc:
@@ -392,8 +401,13 @@ def _seal(prepared: PreparedRun, execution: Execution) -> None:
     grader reads is what the run recorded (see grader.execute.sandbox.seal_bundle)."""
     prepared.km.stop_now()
     execution.bundle_dir, execution.tampered = seal_bundle(prepared.workdir, prepared.bundle_dir)
+    witnessed = prepared.witness.close() if prepared.witness is not None else b""
     if execution.tampered:  # the grader's closing cell failed because of it: say what happened instead
         execution.setup_error = execution.closing_error = None
+    elif witnessed and prepared.setup_error is None:
+        # The lines the recorder sent as it ran replace the kernel's file (grader.execute.witness).
+        execution.rewritten = reconcile(witnessed, execution.bundle_dir / "events.jsonl",
+                                        overflow=prepared.witness.overflow)
 
 
 async def _why_dead(km: IsolatedKernelManager, index: int) -> str:
@@ -423,16 +437,29 @@ def _cell_error(index: int, cell: nbformat.NotebookNode, output: dict) -> CellEr
 
 
 _SHUTDOWNS: set[asyncio.Task] = set()
+_STOP_CHANNELS_S = 10.0
+
+
+def _stop_channels(kc: Any) -> None:
+    try:
+        kc.stop_channels()
+    except Exception:
+        pass
 
 
 def shutdown_in_background(prepared: PreparedRun) -> None:
     """Stop the kernel without waiting for it: the result does not depend on a graceful exit."""
 
     async def stop() -> None:
-        try:
-            prepared.client.kc.stop_channels()
-        except Exception:
-            pass
+        # jupyter_client joins its heartbeat thread here, and that thread can wait for ever for a
+        # reply from a kernel that was killed: stopping the channels must not hold up the event
+        # loop that runs the other notebooks, nor the grader's exit (a daemon thread, not an executor).
+        stopper = threading.Thread(target=_stop_channels, args=(prepared.client.kc,), daemon=True,
+                                   name="nn-grader-stop-channels")
+        stopper.start()
+        deadline = time.monotonic() + _STOP_CHANNELS_S
+        while stopper.is_alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         try:
             await prepared.km.shutdown_kernel(now=True)
         except Exception:

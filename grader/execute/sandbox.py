@@ -22,7 +22,12 @@ sandbox's pid namespace) and interrupts sent as messages (a signal to bwrap's pr
 does not reach the kernel, which runs in a session of its own).
 
 ``--sandbox none`` runs the kernel as a plain subprocess with the same limits, behind a small
-"keeper" process so that ``os.kill(os.getppid(), 9)`` kills the keeper and not the grader.
+"keeper" process so that ``os.kill(os.getppid(), 9)`` kills the keeper and not the grader. The
+keeper is a subreaper: what the kernel double-forks stays below it. As root, the kernel runs as a
+user of its own there too (when every user may run the grader's Python), which is then the
+boundary; every process of that user is killed when the notebook has run
+(:func:`kill_kernel_users`). What a kernel leaves after killing its keeper comes back to the
+grader (:func:`adopt_orphans`) and is killed (:func:`kill_orphans`).
 ``--sandbox auto`` uses bwrap when a probe run succeeds (once per process) and says once, in the
 log, when it falls back to none. See ``docs/security.md`` for what each mode stops.
 
@@ -43,6 +48,7 @@ import logging
 import os
 import random
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -61,9 +67,9 @@ from grader.execute.settings import ExecutionSettings
 from grader.model.kinds import SandboxMode
 from grader.execute.watch import WatcherProcess, kill_tree
 
-__all__ = ["IsolatedKernelManager", "SandboxSpec", "bwrap_command", "kernel_manager", "make_undumpable",
-           "probe_bwrap", "resolve_mode",
-           "seal_bundle"]
+__all__ = ["IsolatedKernelManager", "SandboxSpec", "adopt_orphans", "bwrap_command", "kernel_manager",
+           "kill_kernel_users", "kill_orphans", "make_undumpable", "one_shot_command", "private_uid", "probe_bwrap",
+           "resolve_mode", "seal_bundle", "sweep_kernels"]
 
 log = logging.getLogger("grader.execute.sandbox")
 
@@ -73,6 +79,11 @@ PRIVATE_TMP_BYTES = 256 * 2**20
 # When the grader runs as root, each kernel gets a user id from this range: unprivileged, owning
 # nothing on the machine, and its own, so RLIMIT_NPROC counts only that kernel's tasks.
 _KERNEL_UIDS = (1_500_000_000, 1_600_000_000)
+# Every kernel user this process handed out, and the pids of the kernels' first processes (the
+# keeper, or bwrap) while they run: what the sweeps look for, and what they must not reap.
+_KERNEL_USERS: set[int] = set()
+_LIVE_KERNELS: set[int] = set()
+_starting = 0  # kernels whose first process is being started
 _SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt/conda")
 
 # Runs as the first program of the kernel's command: joins the kernel's cgroup, sets the
@@ -82,6 +93,19 @@ _SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/l
 LAUNCHER = r"""
 import json, os, resource, signal, sys, time
 cfg = json.loads(sys.argv[1]); cmd = sys.argv[2:]
+if cfg.get("parent"):  # in front of bwrap: die with the grader until bwrap's --die-with-parent takes over
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG, kept across execve
+    except (ImportError, OSError, AttributeError):
+        pass
+    if os.getppid() != cfg["parent"]:
+        sys.exit(1)
+if cfg.get("args_file"):  # bwrap's options, kept off every command line (bwrap --args FD)
+    fd = os.open(cfg["args_file"], os.O_RDONLY)
+    os.unlink(cfg["args_file"])
+    os.set_inheritable(fd, True)
+    cmd = [str(fd) if arg == "{args_fd}" else arg for arg in cmd]
 if cfg.get("cgroup_procs"):
     try:  # where the move is refused, the grader's watcher still enforces the limits
         with open(cfg["cgroup_procs"], "w") as f:
@@ -101,6 +125,12 @@ for name, value in cfg.get("rlimits", {}).items():
             resource.setrlimit(which, (min(value, old) if old != resource.RLIM_INFINITY else value, old))
         except (ValueError, OSError):
             pass
+if cfg.get("keeper"):
+    try:  # what the kernel leaves behind (double fork, setsid) becomes the keeper's child, not init's
+        import ctypes
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (ImportError, OSError, AttributeError):
+        pass
 if cfg.get("gid") is not None:
     os.setgroups([])
     os.setgid(cfg["gid"])
@@ -116,11 +146,13 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGTERM))
 while True:  # until the kernel ends, or the grader is gone (then the kernel goes too)
     try:
-        done, status = os.waitpid(child, os.WNOHANG)
+        done, status = os.waitpid(-1, os.WNOHANG)  # the kernel, or an orphan adopted above
     except InterruptedError:
         continue
-    if done:
+    if done == child:
         break
+    if done:
+        continue
     if os.getppid() != grader:
         os.kill(child, signal.SIGKILL)
     time.sleep(0.5)
@@ -159,7 +191,8 @@ def _interpreter_paths(python: str) -> tuple[str, ...]:
     code = "import json, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
     try:
         done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60, cwd="/",
-                              env={"PATH": os.environ.get("PATH", "")})
+                              env={"PATH": os.environ.get("PATH", ""),
+                                   **{k: v for k, v in os.environ.items() if k == _LINEAGE}})
         paths = json.loads(done.stdout)
     except (OSError, subprocess.TimeoutExpired, ValueError):
         paths = [sys.prefix, sys.base_prefix, *sys.path]
@@ -258,6 +291,20 @@ def bwrap_command(spec: SandboxSpec, command: list[str]) -> list[str]:
     return args
 
 
+def one_shot_command(spec: SandboxSpec, command: list[str], *, rlimits: dict[str, int] | None = None,
+                     uid: int | None = None) -> list[str]:
+    """The command line that runs ``command`` once inside the sandbox ``spec`` describes, through
+    the launcher: under ``rlimits`` (``{"RLIMIT_FSIZE": 2**20}``) and, with ``uid`` (a grader
+    running as root, see :func:`private_uid`), as that user and group. The clean verifier runs a
+    model that needs unsafe deserialization this way (:mod:`grader.clean.sandboxed`)."""
+    return bwrap_command(spec, _launcher({"rlimits": rlimits or {}, "uid": uid, "gid": uid}, command))
+
+
+def private_uid() -> int:
+    """A user of its own for one sandboxed process of a grader running as root (as a kernel's)."""
+    return _new_kernel_user()
+
+
 # ---------------------------------------------------------------------------------------------
 # Choosing the mode
 
@@ -309,6 +356,27 @@ def resolve_mode(mode: str | SandboxMode) -> SandboxMode:
     return SandboxMode.NONE
 
 
+def keep_from_kernel_users(*, files: list[Path | None], folders: list[Path]) -> list[str]:
+    """As root, where kernels without a sandbox run as users of their own (:func:`kernel_manager`):
+    take every permission for other users off ``files`` (the hidden test set) and make ``folders``
+    (the store: classmates' evidence and trained models) private to the grader. Group bits stay:
+    a kernel's user is in no group. Returns what was changed, in words (also logged)."""
+    if os.geteuid() != 0 or sys.platform != "linux":
+        return []
+    changed = []
+    for path, private in [*((f, 0o007) for f in files if f), *((d, 0o077) for d in folders)]:
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            if mode & private:
+                os.chmod(path, mode & ~private)
+                changed.append(f"{path}: mode {mode:04o} -> {mode & ~private:04o}")
+        except OSError as exc:
+            log.warning("could not keep %s from the kernels' users: %s", path, exc.strerror or exc)
+    for line in changed:
+        log.info("kernels run as users of their own: %s", line)
+    return changed
+
+
 def make_undumpable() -> bool:
     """Keep this process's memory and ``/proc/PID/environ`` (an LMS token, the seal key) out of
     reach of other processes of the same user: an unsandboxed kernel is one. Linux only; a root
@@ -322,6 +390,143 @@ def make_undumpable() -> bool:
         return libc.prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE, 0
     except (OSError, AttributeError):
         return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Nothing of a kernel left running
+#
+# What a notebook starts may leave the kernel's process tree (double fork, ``setsid``) and
+# change its environment, process group and session: none of these find it. What it cannot
+# change is its user (a kernel of a root grader runs as a user of its own, which cannot become
+# another), and, below a subreaper, where it goes when its parent dies.
+
+_PR_SET_CHILD_SUBREAPER = 36
+_LINEAGE = "NN_GRADER_LINEAGE"  # in the environment of what the grader starts, never a kernel's
+_adopted_at = 0.0  # when the mark was set: a child started before it is no kernel's
+
+
+def adopt_orphans() -> bool:
+    """Make this process the subreaper of everything it starts (Linux): a process whose parent
+    dies comes to it instead of ``init``, so what a kernel leaves behind after its keeper was
+    killed stays findable (:func:`kill_orphans`). Also marks this process's environment, which
+    its own helpers inherit and kernels do not. True when it took effect."""
+    if sys.platform != "linux":
+        return False
+    import ctypes
+    import secrets
+
+    global _adopted_at
+    if _LINEAGE not in os.environ:
+        os.environ[_LINEAGE] = secrets.token_hex(16)
+        _adopted_at = time.time()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def release_orphans() -> None:
+    """Stop being the subreaper (:func:`adopt_orphans`), once the batch's last sweep is done: a
+    process that goes on (a test run, a notebook server) would otherwise collect the zombies
+    of whatever its later children leave."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def kill_kernel_users(uids: set[int] | None = None) -> list[int]:
+    """Kill every process running as one of the kernels' own users (``uids``; all this process
+    handed out when None), by real, effective or saved user id, until none is left. Root only
+    (only root gives kernels users of their own). Returns the pids killed."""
+    import psutil
+
+    wanted = {u for u in (_KERNEL_USERS if uids is None else uids) if _KERNEL_UIDS[0] <= u < _KERNEL_UIDS[1]}
+    if not wanted or os.geteuid() != 0:
+        return []
+    killed: dict[int, int] = {}  # pid -> its parent then
+    for _ in range(50):  # again, until a pass finds nothing: a process may fork while it is killed
+        found = 0
+        for process in psutil.process_iter(["uids", "ppid"]):
+            ids = process.info.get("uids")
+            if ids is None or not wanted & set(ids) or process.pid == os.getpid():
+                continue
+            try:
+                if process.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                process.send_signal(signal.SIGKILL)
+            except psutil.Error:
+                continue
+            killed[process.pid] = process.info.get("ppid") or 0
+            found += 1
+        if not found:
+            break
+        time.sleep(0.01)
+    _reap(killed)
+    return sorted(killed)
+
+
+def kill_orphans() -> list[int]:
+    """Kill the children of this process that it did not start: what a kernel left behind and
+    that came here (:func:`adopt_orphans`) when its keeper died. They are the children without
+    this process's mark in their environment (kernels are started without it), other than a
+    running kernel's keeper. Returns the pids killed (with their descendants)."""
+    import psutil
+
+    token = os.environ.get(_LINEAGE)
+    if not token or sys.platform != "linux" or _starting:  # a kernel being started is not known yet
+        return []
+    killed: dict[int, int] = {}
+    for _ in range(20):
+        found = 0
+        for child in psutil.Process().children():
+            if child.pid in _LIVE_KERNELS or child.pid in killed:
+                continue
+            try:
+                if child.create_time() < _adopted_at - 1.0:  # started before the mark existed
+                    continue
+                if child.status() == psutil.STATUS_ZOMBIE or child.environ().get(_LINEAGE) == token:
+                    continue
+            except psutil.AccessDenied:
+                pass  # not readable: not a helper of this grader's (they are its own user's)
+            except psutil.Error:
+                continue
+            kill_tree(child.pid)
+            killed[child.pid] = os.getpid()
+            found += 1
+        if not found:
+            break
+    _reap(killed)
+    return sorted(killed)
+
+
+def _reap(killed: dict[int, int]) -> None:
+    """Collect the exit status of the killed processes that are this process's children and
+    that nobody else waits for (a kernel's keeper has its ``Popen``), so no zombie is left."""
+    deadline = time.monotonic() + 2.0
+    waiting = {pid for pid, parent in killed.items() if parent == os.getpid() and pid not in _LIVE_KERNELS}
+    while waiting and time.monotonic() < deadline:
+        for pid in list(waiting):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                waiting.discard(pid)
+        if waiting:
+            time.sleep(0.01)
+
+
+def sweep_kernels() -> list[int]:
+    """Kill whatever the kernels of this process left running: every process of a kernel's own
+    user (as root) and every child of this process it did not start (:func:`kill_orphans`).
+    Call it once no kernel runs (the end of a batch)."""
+    return sorted(set(kill_kernel_users()) | set(kill_orphans()))
 
 
 def _warn_once(key: str, message: str) -> None:
@@ -358,15 +563,35 @@ class IsolatedKernelManager(AsyncKernelManager):
             return _launcher({**self.launch_config, "keeper": True}, command)
         inner = _launcher({k: v for k, v in self.launch_config.items() if k != "cgroup_procs"}, command)
         wrapped = bwrap_command(self.spec or SandboxSpec(), inner)
-        if self.launch_config.get("cgroup_procs"):
-            # bwrap and everything it starts must be in the cgroup: join it before bwrap runs.
-            wrapped = _launcher({"cgroup_procs": self.launch_config["cgroup_procs"]}, wrapped)
-        return wrapped
+        # bwrap's options name what the sandbox masks (the hidden test set, the output folder):
+        # on its command line they would be readable by every process, the sandbox's own pid 1
+        # included. They go in a private file that the launcher hands bwrap as a descriptor.
+        split = wrapped.index("--")
+        handle, args_file = tempfile.mkstemp(prefix="bwrap-args-", dir=self.runtime_dir)
+        with os.fdopen(handle, "wb") as f:
+            f.write(b"".join(arg.encode() + b"\0" for arg in wrapped[1:split]))
+        # bwrap and everything it starts must be in the cgroup: the launcher joins it before bwrap runs.
+        return _launcher({"cgroup_procs": self.launch_config.get("cgroup_procs"), "args_file": args_file,
+                          "parent": os.getpid()},
+                         [wrapped[0], "--args", "{args_fd}", *wrapped[split:]])
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
         if self.kernel_uid is not None:  # written private to root: the kernel's user must read it
             os.chown(self.connection_file, self.kernel_uid, self.kernel_uid)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        # While the kernel's first process starts, it is a child of the grader's that nobody
+        # knows yet: the orphan sweep waits (kill_orphans), and knows it once it is there.
+        global _starting
+        _starting += 1
+        try:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            pid = getattr(self.provisioner, "pid", None)
+            if pid:
+                _LIVE_KERNELS.add(pid)
+        finally:
+            _starting -= 1
 
     async def _async_post_start_kernel(self, **kw: Any) -> None:
         await super()._async_post_start_kernel(**kw)
@@ -374,6 +599,8 @@ class IsolatedKernelManager(AsyncKernelManager):
         # jupyter_client's local provisioner has pid, pgid and process; another (or none, once the
         # kernel is gone) may lack them, and then there is nothing here to watch or kill.
         pid = getattr(provisioner, "pid", None)
+        if pid:
+            _LIVE_KERNELS.add(pid)
         if pid and sys.platform == "linux":
             self.watcher = WatcherProcess(pid, self.limits, workdir=self.spec.workdir if self.spec else None,
                                           cell=lambda: self.current_cell(), pgid=getattr(provisioner, "pgid", None),
@@ -387,6 +614,8 @@ class IsolatedKernelManager(AsyncKernelManager):
         pid = getattr(self.provisioner, "pid", None)
         if pid and sys.platform == "linux":
             kill_tree(pid, getattr(self.provisioner, "pgid", None))
+        if self.kernel_uid is not None:  # also what left the tree and scrubbed its environment
+            kill_kernel_users({self.kernel_uid})
 
     @property
     def limit_hit(self) -> LimitHit | None:
@@ -404,6 +633,9 @@ class IsolatedKernelManager(AsyncKernelManager):
         try:
             await super()._async_cleanup_resources(restart=restart)
         finally:
+            _LIVE_KERNELS.discard(getattr(self.provisioner, "pid", None) or -1)
+            if self.kernel_uid is not None:
+                kill_kernel_users({self.kernel_uid})
             if self.watcher is not None:
                 self.watcher.stop()
             if self.cgroup is not None:
@@ -438,13 +670,26 @@ def kernel_manager(settings: ExecutionSettings, workdir: Path) -> IsolatedKernel
     workdir = Path(os.path.realpath(workdir))
     datasets = [Path(os.path.realpath(p)) for p in settings.datasets.values()]
     as_root = os.geteuid() == 0
-    if mode is SandboxMode.BWRAP and as_root:
-        uid = gid = random.randrange(*_KERNEL_UIDS)
+    # As root, every kernel runs as a user of its own, in either mode. Without a sandbox that user
+    # is the one boundary: the grader's files, the output folder, the hidden test set and the
+    # grader's memory are then out of its reach as the file permissions and ptrace rules say.
+    unusable = None
+    if as_root and sys.platform == "linux" and mode is SandboxMode.NONE:
+        unusable = _other_user_cannot_run(argv[0] if os.path.isabs(argv[0]) else sys.executable)
+        if unusable is None and not _reachable(workdir, datasets):
+            unusable = f"its working folder {workdir} lies where another user cannot reach it"
+    if as_root and sys.platform == "linux" and unusable is None:
+        uid = gid = _new_kernel_user()
         _give_to(uid, [workdir, runtime])
+        os.chmod(workdir, 0o700)  # a classmate's kernel (another user) cannot look in
         for path in datasets:  # the kernel's user must be able to read them
             os.chmod(path, os.stat(path).st_mode | 0o444)
+    elif unusable is not None:
+        # The line before it already said there is no sandbox: this one says what root adds.
+        _warn_once("root", f"kernels also run AS ROOT, not as users of their own: {unusable}. A notebook can then "
+                           "read the hidden test set and the grader's memory (see docs/security.md)")
     nproc_slack = 0
-    if mode is SandboxMode.NONE and limits.processes is not None:
+    if mode is SandboxMode.NONE and limits.processes is not None and uid is None:
         # Without a user namespace RLIMIT_NPROC counts all of this user's tasks, which come and
         # go: it is set with room to spare, as a backstop, and the watcher holds the exact limit.
         # (Root is not bound by it at all; there the watcher alone stops a fork bomb.)
@@ -462,6 +707,53 @@ def kernel_manager(settings: ExecutionSettings, workdir: Path) -> IsolatedKernel
                           as_root=as_root)
     km.sandbox_mode = mode
     return km
+
+
+def _new_kernel_user() -> int:
+    """A user id from the kernels' range that no process of this grader or of the machine uses."""
+    while True:
+        uid = random.randrange(*_KERNEL_UIDS)
+        if uid not in _KERNEL_USERS and tasks_of_user(uid) == 0:
+            _KERNEL_USERS.add(uid)
+            return uid
+
+
+@functools.lru_cache(maxsize=None)
+def _other_user_cannot_run(python: str) -> str | None:
+    """None when ``python`` starts a kernel for a user that owns nothing (the grader's Python
+    and ipykernel readable by every user); otherwise why not, in words. Cached: it does not change."""
+    uid = random.randrange(*_KERNEL_UIDS)
+    code = "import ctypes, json, resource, ipykernel.kernelapp"
+    try:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60, cwd="/",
+                              env={"PATH": os.environ.get("PATH", "")}, user=uid, group=uid, extra_groups=[])
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{python} could not be started as another user ({exc})"
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        return (f"{python} does not run for a user without rights ({why[:200]}): install the grader's Python where "
+                "every user may read it (not under /root)")
+    return None
+
+
+def _reachable(workdir: Path, datasets: list[Path]) -> bool:
+    """Open the way to ``workdir`` and ``datasets`` for the kernel's own user: the folders above
+    them that this grader made in the temporary folder (``mkdtemp`` makes them private) get the
+    search bit for others, never the read bit (nobody else can list them). False when a folder
+    the grader did not make there bars the way; the kernel then cannot run as another user."""
+    tmp = Path(os.path.realpath(tempfile.gettempdir()))
+    for target in (workdir, *datasets):
+        for parent in target.parents:
+            try:
+                info = os.stat(parent)
+            except OSError:
+                return False
+            if info.st_mode & 0o001:
+                continue
+            if parent == tmp or not _inside(parent, tmp) or info.st_uid != os.geteuid():
+                return False
+            os.chmod(parent, stat.S_IMODE(info.st_mode) | 0o001)
+    return True
 
 
 def _give_to(uid: int, folders: list[Path]) -> None:
@@ -495,6 +787,7 @@ def seal_bundle(workdir: Path, bundle_dir: Path) -> tuple[Path, str | None]:
     if sealed.exists():
         shutil.rmtree(sealed)
     sealed.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(sealed.parent, 0o700)  # kernels running as users of their own: not theirs to read
     problem = None
     if any(path.is_symlink() or not path.is_dir() for path in (workdir / ".nn-grader", bundle_dir)):
         problem = TAMPERED

@@ -1,7 +1,9 @@
 """Whose mistake is a failed import: the environment's, or the student's?
 
 A module the assignment declares (the rubric's ``packages``) that does not import is the
-environment's: every student would fail the same way. Anything else is the student's, told so
+environment's: every student would fail the same way. So is one an installed library needs and
+the notebook never imported (``ImageDataGenerator(rotation_range=15)`` wants scipy), whether the
+library lets the ``ModuleNotFoundError`` through or raises its own ``ImportError`` naming it. Anything else is the student's, told so
 that they can act on it: a typo (``import num``) gets the module it probably meant, and a module
 that is installed nowhere is taken for a helper file that was not submitted (``Custom.py``).
 """
@@ -18,6 +20,14 @@ from grader.execute.preflight import install_hint
 from grader.model.results import SubmissionProblem
 
 _MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
+# What libraries raise instead of a bare ModuleNotFoundError when an optional dependency is missing:
+# Keras 3 ("This requires the scipy module. You can install it via `pip install scipy`", from
+# ImageDataGenerator's rotations and shifts) and Keras 2 ("Image transformations require SciPy").
+_LIBRARY_NEEDS = (
+    re.compile(r"This requires the ([\w.]+) module\b"),
+    re.compile(r"\brequires? (?:the )?`?(SciPy|scipy|PIL|Pillow|h5py|pydot|sklearn)`?", re.I),
+)
+_IMPORT_NAME = {"scipy": "scipy", "pil": "PIL", "pillow": "PIL", "h5py": "h5py", "pydot": "pydot", "sklearn": "sklearn"}
 # Frames of an IPython traceback: "Cell In[3], line 2" (the notebook) or "File /…/x.py:12, in f"
 # (a module); an installed package's file sits under site-packages or dist-packages.
 _FRAME = re.compile(r"^(?:Cell In\[\d*\]|File [^\n]{1,500})", re.M)
@@ -41,25 +51,38 @@ def raised_in_a_library(traceback: str) -> bool:
     return bool(frames) and frames[-1].startswith("File") and bool(_INSTALLED.search(frames[-1]))
 
 
+def missing_module(evalue: str) -> str | None:
+    """The module an import error's message says is missing: ``No module named 'x'``, or the words
+    a library raises for an optional dependency it lacks (``This requires the scipy module``)."""
+    match = _MISSING_MODULE.search(evalue)
+    if match:
+        return match.group(1)
+    for pattern in _LIBRARY_NEEDS:
+        if (match := pattern.search(evalue)) is not None:
+            return _IMPORT_NAME.get(match.group(1).lower(), match.group(1))
+    return None
+
+
 def import_problem(evalue: str, cell_number: int, declared: list[str], *, traceback: str = "") -> SubmissionProblem | None:
-    """The problem a ``ModuleNotFoundError`` with message ``evalue`` stands for, blamed right.
+    """The problem a ``ModuleNotFoundError`` (or a library's ``ImportError`` for a dependency it
+    lacks) with message ``evalue`` stands for, blamed right.
 
     ``declared``: the modules the assignment needs (the rubric's ``packages``); ``traceback``: the
     error's traceback, to tell a module a library wanted from one the notebook imported."""
-    match = _MISSING_MODULE.search(evalue)
-    if not match:
+    full = missing_module(evalue)
+    if full is None:
         return None
-    full = match.group(1)
     top = full.split(".")[0]
+    hint = install_hint(f"No module named '{full}'")
     if raised_in_a_library(traceback):
         return SubmissionProblem(
-            "environment", f"cell {cell_number}: {evalue}, which an installed library needs (the notebook did not "
-            f"import it itself): the grader's environment lacks it, and this is not counted as your mistake. "
-            f"{install_hint(evalue)}".strip())
+            "environment", f"cell {cell_number}: {evalue.strip().rstrip('.')}: an installed library needs `{top}` (the "
+            f"notebook did not import it itself), and the grader's environment lacks it. This is not your mistake, and "
+            f"it is not counted as your mistake. {hint}".strip())
     if top in {d.split(".")[0] for d in declared}:
         return SubmissionProblem(
             "environment", f"cell {cell_number}: {evalue}. The assignment needs `{top}`, but it is not installed where "
-            f"the grader runs notebooks: this is not counted as your mistake. {install_hint(evalue)}".strip())
+            f"the grader runs notebooks: this is not counted as your mistake. {hint}".strip())
     if full.startswith("google.colab"):
         return SubmissionProblem(
             "import", f"cell {cell_number}: `{full}` exists only on Google Colab; remove the Colab-only lines "

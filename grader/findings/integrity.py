@@ -5,17 +5,28 @@ itself: an instructor reads it and decides. They are computed after verification
 evidence alone (and the grader's own test images):
 
 * ``trained_on_test``: test images among the training data. For every ``fit`` the recorder
-  hashes 256 evenly spaced training rows (those Keras trains on: a ``validation_split`` tail is
-  left out) in a form that survives the student's rescaling — each pixel replaced by its rank in
-  its row, per channel (:func:`grader.kernel.recorder.rank_signatures`). The grader hashes its
-  own raw test images the same way and counts the sampled rows that are test images; the share
-  estimates how many test images the model was trained on. Preprocessing that is not the same
-  increasing map for every pixel of a channel (per-pixel mean subtraction, augmentation, grey
-  scale, resizing) is not recognised. Fewer than 1% matches (at least 2) are not reported: a
-  real dataset can hold a few identical images in both splits.
+  samples 256 evenly spaced training rows (those Keras trains on: a ``validation_split`` tail is
+  left out) — from the arrays, from the arrays beneath a ``tf.data`` dataset or else its first
+  batches, from a ``PyDataset``'s first batches, never from a Python generator
+  (:func:`grader.kernel.recorder.training_rows`) — and keeps two forms of each: a hash of the
+  ranks of its pixels, per channel, which survives any increasing rescaling
+  (:func:`~grader.kernel.recorder.rank_signatures`), and a coarse sketch, block means
+  standardized within the row, which survives small noise too
+  (:func:`~grader.kernel.recorder.row_sketches`). The grader computes both for its own raw test
+  images; a sampled row is a test image when its hash is one of theirs or its sketch lies within
+  :data:`SKETCH_TOLERANCE` of one of theirs (nearest neighbour). The share of matched rows
+  estimates how many test images the model was trained on, and the finding says how many of how
+  many sampled rows matched. Per-pixel mean subtraction of the test images, grey scale,
+  resizing, crops and large noise are not recognised. Fewer than 1% matches (at least 2) are not
+  reported: a real dataset can hold a few identical images in both splits.
 * ``several_fits``: a model trained by more than one ``fit`` call. The ``epochs`` check adds
   them up; the finding says so, with the breakdown, so an epoch limit evaded by calling ``fit``
   again is visible.
+* ``epoch_passes``: epochs of several passes over the training data each (``repeat()`` with a
+  ``steps_per_epoch`` above the batches of one pass). The recorder counts the steps that ran
+  and reads the size of a pass; the ``epochs`` check counts the passes
+  (:meth:`~grader.model.evidence.TrainingRun.limit_count`, which this finding reads too, so the
+  two never disagree), and the finding says "epoch limit evaded: ... 3 epochs of 10 passes each".
 * ``history``: a recorded history no Keras run can produce (an accuracy outside 0–1 or not
   finite, more epochs than ``fit`` asked for, a length other than the epochs the recorder
   counted), or one that the grader's own measurement contradicts (final validation accuracy
@@ -54,13 +65,14 @@ _LOG_LIMIT = 64 * 2**20
 
 
 class TestImages:
-    """The grader's raw test images, hashed as the recorder hashes training rows."""
+    """The grader's raw test images, hashed and sketched as the recorder does training rows."""
 
     __test__ = False  # not a pytest test class, whatever its name
 
     def __init__(self, x_test) -> None:
         self._x = x_test
         self._signatures: dict[str, set[str]] = {}
+        self._sketches: dict[str, tuple] = {}
         self._lock = threading.Lock()
 
     def signatures(self, kind: str) -> set[str]:
@@ -74,11 +86,131 @@ class TestImages:
                 self._signatures[kind] = {s for s in found if s.startswith(kind + ":")}
             return self._signatures[kind]
 
-    def count(self, signatures: list[str]) -> int:
-        """How many of ``signatures`` are test images."""
-        kinds = {s.split(":", 1)[0] for s in signatures}
+    def sketches(self, kind: str):
+        """The sketches of every test image of ``kind`` as a float32 matrix (blank images left
+        out), or None when the test images cannot have that kind (another image size)."""
+        import numpy as np
+
+        from grader.kernel.recorder import row_sketches
+
+        with self._lock:
+            if kind not in self._sketches:
+                matrix = None
+                shaped = _shaped_like(self._x, kind)
+                if shaped is not None:
+                    found = row_sketches(shaped, rows=None, flatten=kind.startswith("f"))
+                    decoded = [_decode(s, kind) for s in found]
+                    kept = [d for d in decoded if d is not None]
+                    if kept:
+                        matrix = np.stack(kept).astype(np.float32)
+                self._sketches[kind] = (matrix,)
+            return self._sketches[kind][0]
+
+    def matches(self, signatures: list[str], sketches: list[str] = ()) -> list[str | None]:
+        """For each sampled row (the two lists run in parallel): ``"exact"`` when its signature is
+        a test image's, ``"near"`` when only its sketch is within :data:`SKETCH_TOLERANCE` of one,
+        else None."""
+        import numpy as np
+
+        signatures, sketches = list(signatures)[:_MAX_SAMPLED], list(sketches)[:_MAX_SAMPLED]
+        found: list[str | None] = [None] * max(len(signatures), len(sketches))
+        kinds = {s.split(":", 1)[0] for s in signatures if isinstance(s, str)}
         known = set().union(*(self.signatures(kind) for kind in kinds)) if kinds else set()
-        return sum(1 for s in signatures if s in known)
+        for i, s in enumerate(signatures):
+            if s in known:
+                found[i] = "exact"
+        by_kind: dict[str, list[tuple[int, object]]] = {}
+        for i, s in enumerate(sketches):
+            if found[i] is None and isinstance(s, str) and ":" in s:
+                kind = s.split(":", 1)[0]
+                if (row := _decode(s, kind)) is not None:
+                    by_kind.setdefault(kind, []).append((i, row))
+        for kind, rows in by_kind.items():
+            reference = self.sketches(kind)
+            if reference is None:
+                continue
+            queries = np.stack([row for _, row in rows]).astype(np.float32)
+            nearest = _nearest(queries, reference)
+            for (i, _), distance in zip(rows, nearest):
+                if distance <= SKETCH_TOLERANCE:
+                    found[i] = "near"
+        return found
+
+    def count(self, signatures: list[str], sketches: list[str] = ()) -> int:
+        """How many of the sampled rows are test images (exactly, or nearly by their sketches)."""
+        return sum(1 for m in self.matches(signatures, sketches) if m)
+
+
+# Root-mean-square distance of two standardized sketches (in standard deviations of the block
+# means) below which a training row is taken for a test image: the same image after noise of a few
+# percent of its pixels' spread stays below it; two different images, even of one class, are far above.
+SKETCH_TOLERANCE = 0.08
+_MAX_SAMPLED = 4096  # more sampled rows than the recorder writes: a forged record, read in part
+
+
+def _shaped_like(x, kind: str):
+    """The test images in the layout of a sketch ``kind`` (``s32x32x3``, ``f3072``), or None."""
+    if x is None or len(x.shape) < 2:
+        return None
+    try:
+        if kind.startswith("s"):
+            h, w, c = (int(v) for v in kind[1:].split("x"))
+            if tuple(x.shape[1:]) == (h, w, c):
+                return x
+            if c == 1 and tuple(x.shape[1:]) == (h, w):
+                return x.reshape(len(x), h, w, 1)
+        elif kind.startswith("f") and int(kind[1:]) == math.prod(x.shape[1:]):
+            return x.reshape(len(x), -1)
+    except ValueError:
+        pass
+    return None
+
+
+def _sketch_length(kind: str) -> int | None:
+    from grader.kernel.recorder import SKETCH_GRID
+
+    try:
+        if kind.startswith("s"):
+            h, w, c = (int(v) for v in kind[1:].split("x"))
+            return min(SKETCH_GRID, h) * min(SKETCH_GRID, w) * c
+        if kind.startswith("f"):
+            return min(SKETCH_GRID * SKETCH_GRID, int(kind[1:]))
+    except ValueError:
+        pass
+    return None
+
+
+def _decode(sketch: str, kind: str):
+    """A sketch as an int8 vector, or None (a blank row, or text that is no sketch of ``kind``)."""
+    import base64
+    import binascii
+
+    import numpy as np
+
+    payload = sketch.split(":", 1)[1] if ":" in sketch else ""
+    length = _sketch_length(kind)
+    if not length or payload == "-" or len(payload) > 4 * length:
+        return None
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return np.frombuffer(raw, dtype=np.int8) if len(raw) == length else None
+
+
+def _nearest(queries, reference):
+    """The distance of each query sketch to its nearest reference sketch, in standard deviations."""
+    import numpy as np
+
+    from grader.kernel.recorder import SKETCH_STEPS
+
+    ref_norms = (reference * reference).sum(axis=1)
+    best = []
+    for start in range(0, len(queries), 256):  # bounded memory: 256 x 10,000 distances at a time
+        q = queries[start:start + 256]
+        d2 = (q * q).sum(axis=1)[:, None] + ref_norms[None, :] - 2.0 * q @ reference.T
+        best.append(np.sqrt(np.maximum(d2.min(axis=1), 0.0) / reference.shape[1]) / SKETCH_STEPS)
+    return np.concatenate(best) if best else np.zeros(0)
 
 
 _CACHE: dict[str, TestImages] = {}
@@ -101,8 +233,11 @@ def load_test_images(npz: Path) -> TestImages | None:
         return _CACHE[key]
 
 
-def integrity_findings(evidence: Evidence, *, test_images: TestImages | None = None) -> list[Finding]:
-    """The integrity findings of one executed submission (see the module notes)."""
+def integrity_findings(evidence: Evidence, *, test_images: TestImages | None = None,
+                       hidden_test: bool = False) -> list[Finding]:
+    """The integrity findings of one executed submission (see the module notes). ``hidden_test``:
+    the grader measured on the instructor's hidden test set, not on the data the notebook had, so
+    its figure says nothing of the notebook's validation history."""
     findings: list[Finding] = []
     fast = evidence.fast_mode
     if test_images is not None:
@@ -112,41 +247,87 @@ def integrity_findings(evidence: Evidence, *, test_images: TestImages | None = N
         by_model.setdefault(run.model_id, []).append(run)
     for runs in by_model.values():
         runs.sort(key=lambda r: r.index)
-        if len(runs) > 1:
-            findings.append(_several_fits(runs, fast))
+        trained = [run for run in runs if not run.trained_nothing]  # a fit that failed at once is no fit
+        if len(trained) > 1:
+            findings.append(_several_fits(trained, fast))
         for run in runs:
             findings += _impossible_history(run)
+            if (passes := _epoch_passes(run, fast)) is not None:
+                findings.append(passes)
         if not fast:
-            findings += _contradicted(evidence, runs[-1])
+            findings += _contradicted(evidence, runs[-1], hidden_test=hidden_test)
     return findings
 
 
+def _sampled(run: TrainingRun):
+    """The training rows the recorder sampled for ``run``: from its arrays, else from its dataset."""
+    for found in (run.fit.x, run.fit.rows):
+        if found is not None and (found.row_hashes or found.sketches):
+            return found
+    return None
+
+
+_SOURCE_WORDS = {
+    "dataset arrays": "rows of the arrays its tf.data dataset was made from",
+    "dataset batches": "rows of the first batches of its dataset",
+    "generator arrays": "rows of the arrays its generator draws from",
+    "sequence batches": "rows of the first batches of its PyDataset",
+}
+
+
 def _trained_on_test(run: TrainingRun, test_images: TestImages) -> Finding | None:
-    sampled = run.fit.x.row_hashes if run.fit.x is not None else []
-    if not sampled:
+    found = _sampled(run)
+    if found is None:
         return None
-    matches = test_images.count(sampled)
-    if matches < max(_MIN_MATCHES, math.ceil(_MIN_SHARE * len(sampled))):
+    hits = test_images.matches(found.row_hashes, found.sketches)
+    sampled, matches = len(hits), sum(1 for h in hits if h)
+    near = sum(1 for h in hits if h == "near")
+    if not sampled or matches < max(_MIN_MATCHES, math.ceil(_MIN_SHARE * sampled)):
         return None
-    rows = run.fit.train_samples or (run.fit.x.samples if run.fit.x is not None else None) or len(sampled)
-    trained_rows = int(rows * (1.0 - (run.fit.validation_split or 0.0)))
-    if matches == len(sampled):
-        message = (f"fit #{run.index + 1} trained on the test set: all {len(sampled)} training images the grader "
-                   f"sampled are images of its test set")
-    else:
-        estimate = round(matches / len(sampled) * trained_rows)
+    what = _SOURCE_WORDS.get(found.source or "", "training images")
+    counted = f"{matches} of {sampled} sampled rows matched" + (
+        f", {near} of them only nearly: noise or another small change was added to the pixels" if near else "")
+    rows = run.fit.train_samples or (run.fit.x.samples if run.fit.x is not None else None)
+    if matches == sampled:
+        message = (f"fit #{run.index + 1} trained on the test set: all {sampled} {what} the grader sampled are images of "
+                   f"its test set ({counted})")
+    elif rows:
+        trained_rows = int(rows * (1.0 - (run.fit.validation_split or 0.0)))
+        estimate = round(matches / sampled * trained_rows)
         message = (f"about {estimate:,} of the {trained_rows:,} images fit #{run.index + 1} trained on are test images "
-                   f"({matches} of {len(sampled)} sampled)")
+                   f"({counted})")
+    else:
+        message = (f"fit #{run.index + 1} trained on test images: {matches} of the {sampled} {what} the grader sampled "
+                   f"are images of its test set ({counted})")
     return Finding("trained_on_test", message + ": its test accuracy overstates how well the model generalises",
                    run.cell, "warning", model_id=run.model_id)
 
 
 def _epochs(run: TrainingRun, fast: bool) -> int:
-    if (fast or run.fast_mode) and run.fit.epochs is not None:
-        return max(0, run.fit.epochs - (run.fit.initial_epoch or 0))  # asked for; fast mode ran fewer
-    if run.history:
-        return run.epochs_trained
-    return run.fit.epochs_run or 0
+    """What the epochs check counts for ``run`` (:meth:`TrainingRun.limit_count`)."""
+    fast = fast or run.fast_mode
+    count = run.limit_count(fast)
+    return count if count is not None else run.limit_count(False) or 0
+
+
+# Passes per epoch from which an epoch of several passes is a warning rather than a note.
+_PASSES_WARNING = 1.5
+
+
+def _epoch_passes(run: TrainingRun, fast: bool) -> Finding | None:
+    """An epoch of several passes over the training data, counted as its passes by the epochs check."""
+    fast = fast or run.fast_mode
+    note = run.passes_note(fast)
+    if note is None:
+        return None
+    count, epochs = run.limit_count(fast) or 0, run.epochs_counted(fast) or 0
+    how = ""
+    if run.fit.steps_per_epoch and run.fit.batches_per_pass:
+        how = (f"; steps_per_epoch={run.fit.steps_per_epoch:,} where one pass over the training data is "
+               f"{run.fit.batches_per_pass:,.6g} steps")
+    severity = "warning" if not epochs or count / epochs >= _PASSES_WARNING else "info"
+    return Finding("epoch_passes", f"epoch limit evaded: fit #{run.index + 1} ran {note} ({count} passes in all{how}): "
+                                   f"epoch limits count the {count} passes", run.cell, severity, model_id=run.model_id)
 
 
 def _several_fits(runs: list[TrainingRun], fast: bool) -> Finding:
@@ -197,7 +378,7 @@ def _history_tolerance(run: TrainingRun, verification, accuracy: float) -> float
     return max(HISTORY_TOLERANCE, spread)
 
 
-def _contradicted(evidence: Evidence, last: TrainingRun) -> list[Finding]:
+def _contradicted(evidence: Evidence, last: TrainingRun, *, hidden_test: bool = False) -> list[Finding]:
     """The model's final state, as the grader measured it, against what the notebook recorded."""
     verification = evidence.verification_of(last.model_id)
     if (verification is None or verification.status != "ok" or verification.test_accuracy is None
@@ -206,7 +387,10 @@ def _contradicted(evidence: Evidence, last: TrainingRun) -> list[Finding]:
     measured = verification.test_accuracy.value
     findings: list[Finding] = []
     val = history_values(last.history, "val_accuracy")
-    if val and abs(val[-1] - measured) > _history_tolerance(last, verification, measured):
+    # A hidden set is another distribution than the validation split (often a harder one): a gap
+    # between the two is no sign of a changed history. The retraining below is measured on the
+    # same hidden set as the saved model, so that comparison stands.
+    if val and not hidden_test and abs(val[-1] - measured) > _history_tolerance(last, verification, measured):
         findings.append(Finding(
             "history", f"the history of fit #{last.index + 1} ends at {val[-1]:.1%} validation accuracy, but the saved "
                        f"model measures {measured:.1%} on the grader's test data ({verification.test_accuracy.source}): "

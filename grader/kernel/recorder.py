@@ -251,36 +251,349 @@ def rank_signatures(x: Any, *, rows: int | None = SIGNATURE_ROWS, train_fraction
     ``train_fraction`` leaves out the rows Keras holds out for ``validation_split`` (the last ones).
     """
     try:
-        import numpy as np
-
-        if isinstance(x, (list, tuple, dict)) or len(getattr(x, "shape", ())) < 2:
-            return []
-        usable = int(int(x.shape[0]) * train_fraction)
-        if usable <= 0:
-            return []
-        if rows is None or rows >= usable:
-            index = np.arange(usable)
-        else:
-            index = np.unique(np.linspace(0, usable - 1, rows).round().astype(np.int64))
-        arr = np.asarray(x[index])  # a tensor that cannot take an index array gives no signatures
-        channels = arr.shape[-1] if arr.ndim == 4 and not flatten else 1
-        signatures: list[str] = []
-        for start in range(0, len(arr), 1024):  # bounded memory for the grader's 10,000 test rows
-            part = arr[start:start + 1024]
-            n = len(part)
-            flat = part.reshape(n, -1, channels).transpose(0, 2, 1).reshape(n * channels, -1)
-            order = np.argsort(flat, axis=1, kind="stable")
-            ordered = np.take_along_axis(flat, order, axis=1)
-            steps = np.zeros(flat.shape, dtype=np.int32)
-            steps[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-            np.cumsum(steps, axis=1, out=steps)
-            ranks = np.empty_like(steps)
-            np.put_along_axis(ranks, order, steps, axis=1)
-            ranks = ranks.astype(np.uint32 if flat.shape[1] > 65535 else np.uint16).reshape(n, -1)
-            signatures += [f"r{channels}:" + hashlib.blake2b(row.tobytes(), digest_size=8).hexdigest() for row in ranks]
-        return signatures
+        arr = _sample_rows(x, rows, train_fraction)
+        return [] if arr is None else _rank_hashes(arr, flatten)
     except Exception:
         return []
+
+
+def _sample_rows(x: Any, rows: int | None, train_fraction: float = 1.0) -> Any:
+    """Evenly spaced rows of an array (the first ``train_fraction`` of it), as numpy; None when
+    ``x`` is no array of rows or cannot take an index array (a tensor of some backends)."""
+    import numpy as np
+
+    if isinstance(x, (list, tuple, dict)) or len(getattr(x, "shape", ())) < 2:
+        return None
+    usable = int(int(x.shape[0]) * train_fraction)
+    if usable <= 0:
+        return None
+    if rows is None or rows >= usable:
+        index = np.arange(usable)
+    else:
+        index = np.unique(np.linspace(0, usable - 1, rows).round().astype(np.int64))
+    if type(x).__module__.startswith("tensorflow") and "tensorflow" in sys.modules:  # a tf.Tensor takes no index array
+        return sys.modules["tensorflow"].gather(x, index).numpy()
+    return np.asarray(x[index])
+
+
+def _rank_hashes(arr: Any, flatten: bool = False) -> list[str]:
+    import numpy as np
+
+    channels = arr.shape[-1] if arr.ndim == 4 and not flatten else 1
+    signatures: list[str] = []
+    for start in range(0, len(arr), 1024):  # bounded memory for the grader's 10,000 test rows
+        part = arr[start:start + 1024]
+        n = len(part)
+        flat = part.reshape(n, -1, channels).transpose(0, 2, 1).reshape(n * channels, -1)
+        order = np.argsort(flat, axis=1, kind="stable")
+        ordered = np.take_along_axis(flat, order, axis=1)
+        steps = np.zeros(flat.shape, dtype=np.int32)
+        steps[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        np.cumsum(steps, axis=1, out=steps)
+        ranks = np.empty_like(steps)
+        np.put_along_axis(ranks, order, steps, axis=1)
+        ranks = ranks.astype(np.uint32 if flat.shape[1] > 65535 else np.uint16).reshape(n, -1)
+        signatures += [f"r{channels}:" + hashlib.blake2b(row.tobytes(), digest_size=8).hexdigest() for row in ranks]
+    return signatures
+
+
+# The sketch of a row: the means of an 8x8 grid of blocks per channel (64 segments of a flat row),
+# standardized within the row and channel, in steps of 1/16 of a standard deviation (int8).
+SKETCH_GRID = 8
+SKETCH_STEPS = 16
+# A row whose block means hardly vary against its pixels (a blank image) has no usable sketch.
+_FLAT_SKETCH = 0.02
+
+
+def row_sketches(x: Any, *, rows: int | None = SIGNATURE_ROWS, train_fraction: float = 1.0,
+                 flatten: bool = False) -> list[str]:
+    """Coarse sketches of the rows :func:`rank_signatures` samples, in the same order, that survive
+    small noise as well as rescaling.
+
+    Each row becomes the means of an 8x8 grid of blocks (per channel for images with 2 or 3
+    dimensions per row, ``"s32x32x3:..."``; 64 consecutive segments of a flat row,
+    ``"f3072:..."``), standardized within the row and channel and quantised to 1/16 of a standard
+    deviation. Any affine map of the pixels with a positive factor per channel (``x / 255``,
+    standardization) leaves the sketch as it is, and added noise of a few percent of the pixels'
+    spread moves it by a few steps; the grader matches sketches to its test images' with a tolerance
+    (:class:`grader.findings.integrity.TestImages`). A blank row gives ``"<kind>:-"``.
+    """
+    try:
+        arr = _sample_rows(x, rows, train_fraction)
+        return [] if arr is None else _sketches(arr, flatten)
+    except Exception:
+        return []
+
+
+def _sketches(arr: Any, flatten: bool = False) -> list[str]:
+    import base64
+
+    import numpy as np
+
+    if arr.ndim == 3 and not flatten:
+        arr = arr[..., None]  # grey images (28x28)
+    out: list[str] = []
+    for start in range(0, len(arr), 1024):
+        part = np.asarray(arr[start:start + 1024], dtype=np.float64)
+        n = len(part)
+        if part.ndim == 4 and not flatten:
+            h, w, c = part.shape[1:]
+            kind = f"s{h}x{w}x{c}"
+            rows_at = np.linspace(0, h, min(SKETCH_GRID, h) + 1).astype(np.int64)
+            cols_at = np.linspace(0, w, min(SKETCH_GRID, w) + 1).astype(np.int64)
+            sums = np.add.reduceat(np.add.reduceat(part, rows_at[:-1], axis=1), cols_at[:-1], axis=2)
+            sizes = np.outer(np.diff(rows_at), np.diff(cols_at))[None, :, :, None]
+            blocks = (sums / sizes).reshape(n, -1, c)  # (rows, blocks, channels)
+            pixels = part.reshape(n, -1, c)
+        else:
+            flat = part.reshape(n, -1)
+            kind = f"f{flat.shape[1]}"
+            at = np.linspace(0, flat.shape[1], min(SKETCH_GRID * SKETCH_GRID, flat.shape[1]) + 1).astype(np.int64)
+            blocks = (np.add.reduceat(flat, at[:-1], axis=1) / np.diff(at))[..., None]
+            pixels = flat[..., None]
+        spread = blocks.std(axis=1, keepdims=True)
+        z = (blocks - blocks.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
+        q = np.clip(np.rint(z * SKETCH_STEPS), -127, 127).astype(np.int8).transpose(0, 2, 1).reshape(n, -1)
+        blank = ((spread <= _FLAT_SKETCH * pixels.std(axis=1, keepdims=True)) | ~np.isfinite(spread)).any(axis=(1, 2))
+        out += [f"{kind}:-" if flat_row else f"{kind}:" + base64.b64encode(row.tobytes()).decode("ascii")
+                for row, flat_row in zip(q, blank)]
+    return out
+
+
+# Batches of a dataset or generator read for signatures when its arrays cannot be reached.
+SIGNATURE_BATCHES = 8
+SIGNATURE_SECONDS = 2.0
+
+
+def training_rows(x: Any, *, train_fraction: float = 1.0, rows: int = SIGNATURE_ROWS) -> tuple[Any, str | None]:
+    """Up to ``rows`` training rows of whatever ``fit`` was given, as numpy, and where they came from.
+
+    Arrays (also a dict or list of them: the largest) give evenly spaced rows. A ``tf.data``
+    dataset gives evenly spaced rows of the arrays it was made from (``from_tensor_slices``, found
+    beneath its maps, shuffles, batches and repeats); a dataset without such arrays gives its first
+    few batches, read through a new iterator (so the student's own iteration is untouched), unless
+    it may wrap a Python generator. A ``keras.utils.PyDataset`` (or ``ImageDataGenerator.flow``)
+    gives its arrays or its first few batches by index. A Python generator gives nothing: reading
+    it would take batches from training. Bounded: at most :data:`SIGNATURE_BATCHES` batches and
+    about :data:`SIGNATURE_SECONDS` seconds.
+    """
+    try:
+        arrays = _largest_array(x)
+        if arrays is not None:
+            return _sample_rows(arrays, rows, train_fraction), "arrays"
+        if _is_tf_dataset(x):
+            source = _dataset_source(x)
+            if source is not None:
+                import tensorflow as tf
+
+                n = int(source.shape[0])
+                index = list(range(n)) if rows >= n else sorted({round(i * (n - 1) / max(1, rows - 1)) for i in range(rows)})
+                return tf.gather(source, index).numpy(), "dataset arrays"
+            if _dataset_may_wrap_generator(x):
+                return None, "dataset from a generator"
+            return _first_batches(iter(x.take(SIGNATURE_BATCHES)), rows), "dataset batches"
+        inner = getattr(x, "x", None)  # ImageDataGenerator.flow keeps its arrays
+        if _is_array(inner) and hasattr(x, "__len__"):
+            return _sample_rows(inner, rows), "generator arrays"
+        if hasattr(x, "__getitem__") and hasattr(x, "__len__") and not isinstance(x, (str, bytes)):
+            count = min(len(x), SIGNATURE_BATCHES)
+            return _first_batches((x[i] for i in range(count)), rows), "sequence batches"
+        return None, None
+    except Exception:
+        return None, None
+
+
+def _is_array(x: Any) -> bool:
+    return x is not None and not isinstance(x, (list, tuple, dict)) and len(getattr(x, "shape", ()) or ()) >= 2
+
+
+def _largest_array(x: Any) -> Any:
+    """``x`` if it is an array of rows; the largest array of a dict or list of them (the images
+    of a model with several inputs); else None."""
+    if _is_array(x):
+        return x
+    values = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else []
+    candidates = [v for v in values if _is_array(v)]
+    return max(candidates, key=lambda v: _size(v.shape), default=None)
+
+
+def _size(shape: Any) -> int:
+    total = 1
+    for dim in shape:
+        total *= int(dim or 0)
+    return total
+
+
+def _is_tf_dataset(x: Any) -> bool:
+    return type(x).__module__.startswith("tensorflow") and hasattr(x, "element_spec") and hasattr(x, "_inputs")
+
+
+def _dataset_nodes(ds: Any, limit: int = 64) -> list[Any]:
+    """The datasets ``ds`` is built from, itself first, breadth first (at most ``limit``)."""
+    seen, queue = [], [ds]
+    while queue and len(seen) < limit:
+        node = queue.pop(0)
+        seen.append(node)
+        try:
+            queue += list(node._inputs())
+        except Exception:
+            pass
+    return seen
+
+
+def _dataset_source(ds: Any) -> Any:
+    """The largest array of rows (2 or more dimensions) a dataset was sliced from, or None."""
+    found = []
+    for node in _dataset_nodes(ds):
+        if "TensorSlice" in type(node).__name__:
+            found += [t for t in getattr(node, "_tensors", []) if len(getattr(t, "shape", ())) >= 2
+                      and getattr(getattr(t, "dtype", None), "is_numeric", True) and t.shape[0]]
+    return max(found, key=lambda t: _size(t.shape), default=None)
+
+
+def _dataset_may_wrap_generator(ds: Any) -> bool:
+    # from_generator is a flat map over a generator: a new iterator may share the student's generator
+    return any(name in type(node).__name__ for node in _dataset_nodes(ds)
+               for name in ("FlatMap", "Generator", "Interleave"))
+
+
+def _first_batches(batches: Any, rows: int) -> Any:
+    import numpy as np
+
+    started = time.perf_counter()
+    found, count = [], 0
+    for batch in batches:
+        inputs = batch[0] if isinstance(batch, (list, tuple)) else batch
+        inputs = _largest_array(inputs.numpy() if hasattr(inputs, "numpy") else inputs)
+        if inputs is None:
+            break
+        found.append(np.asarray(inputs))
+        count += len(found[-1])
+        if count >= rows or time.perf_counter() - started > SIGNATURE_SECONDS:
+            break
+    if not found or len({a.shape[1:] for a in found}) != 1:
+        return None
+    return np.concatenate(found)[:rows]
+
+
+def batches_per_pass(x: Any, *, batch_size: int | None, validation_split: float | None = None) -> float | None:
+    """Batches (training steps) in one pass over the training data ``fit`` was given, or None
+    when that cannot be read without reading the data.
+
+    Arrays: their rows (less a ``validation_split``) over the batch size. A ``tf.data`` dataset:
+    the cardinality of what its lowest ``repeat()`` repeats (over the batch sizes applied above
+    it), else its own cardinality. A ``PyDataset`` or ``Sequence``: its length.
+    """
+    try:
+        import math
+
+        arrays = _largest_array(x)
+        if arrays is not None:
+            rows = int(arrays.shape[0])
+            rows -= int(rows * (validation_split or 0.0))
+            return float(max(1, math.ceil(rows / (batch_size or 32)))) if rows > 0 else None
+        if _is_tf_dataset(x):
+            return _dataset_batches_per_pass(x)
+        if hasattr(x, "__len__") and hasattr(x, "__getitem__") and not isinstance(x, (str, bytes)):
+            return float(len(x)) if len(x) > 0 else None
+    except Exception:
+        pass
+    return None
+
+
+# Dataset transformations that keep one element per element: they do not change what a pass is.
+_ONE_TO_ONE = ("Map", "Prefetch", "Shuffle", "Cache", "Options", "AssertCardinality", "Ignore", "MaxIntraOp",
+               "PrivateThreadPool", "Snapshot", "AutoShard")
+
+
+def _dataset_batches_per_pass(ds: Any) -> float | None:
+    chain, node = [], ds
+    for _ in range(64):
+        chain.append(node)
+        inputs = list(node._inputs())
+        if len(inputs) != 1:
+            break
+        node = inputs[0]
+    repeats = [i for i, n in enumerate(chain) if "Repeat" in type(n).__name__]
+    if not repeats:
+        card = int(ds.cardinality())
+        return float(card) if card > 0 else None
+    lowest = repeats[-1]
+    elements_per_step = 1.0
+    for n in chain[:lowest]:
+        name = type(n).__name__
+        if "Batch" in name and "Unbatch" not in name and hasattr(n, "_batch_size"):
+            elements_per_step *= float(int(n._batch_size))
+        elif not ("Repeat" in name or any(word in name for word in _ONE_TO_ONE)):
+            return None  # take, filter, unbatch above the repeat: the ratio is unknown
+    card = int(chain[lowest + 1].cardinality()) if lowest + 1 < len(chain) else -2
+    return card / elements_per_step if card > 0 else None
+
+
+def training_facts(x: Any, fit_info: dict[str, Any]) -> dict[str, Any]:
+    """What the fit hook records about its training data beside :func:`fingerprint`: signatures and
+    sketches of sampled training rows (in ``fit_info["x"]`` for arrays, else under ``"rows"``) and
+    the passes over the data one epoch asked for (``batches_per_pass``, ``passes_per_epoch``).
+    Never raises: what cannot be read is left out."""
+    facts: dict[str, Any] = {}
+    try:
+        split = fit_info.get("validation_split") or 0.0
+        sample, source = training_rows(x, train_fraction=1.0 - split)
+        if sample is not None and len(sample):
+            signed = {"row_hashes": _rank_hashes(sample), "sketches": _sketches(sample)}
+            if source == "arrays" and fit_info.get("x") is not None and _is_array(x):
+                fit_info["x"].update(signed)
+            else:
+                facts["rows"] = {"samples": None, "shape": _shape(sample), "dtype": str(sample.dtype), "source": source,
+                                 **signed}
+        elif source:
+            facts["rows"] = {"source": source}
+        per_pass = batches_per_pass(x, batch_size=fit_info.get("batch_size"), validation_split=split)
+        facts["batches_per_pass"] = per_pass
+        asked = fit_info.get("steps_per_epoch")
+        top = per_pass if _largest_array(x) is not None else None
+        if top is None and _is_tf_dataset(x):
+            card = int(x.cardinality())
+            top = float(card) if card > 0 else (float("inf") if card == -1 else None)
+        elif top is None and per_pass is not None:
+            top = per_pass  # a PyDataset: its length is an epoch
+        steps = min(float(asked), top) if asked and top is not None else (float(asked) if asked else top)
+        if per_pass and steps is not None and steps != float("inf"):
+            facts["passes_per_epoch"] = steps / per_pass
+    except Exception:
+        pass
+    return facts
+
+
+def _steps_callback() -> Any:
+    """A Keras callback that counts the training steps that ran (one per batch)."""
+    try:
+        import keras
+    except Exception:
+        return None
+
+    class _Steps(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps = 0
+            self.in_epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.in_epoch = 0
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            # with steps_per_execution > 1 Keras calls this once per execution, with the last step's index
+            self.in_epoch = max(self.in_epoch, int(batch) + 1)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            self.steps += self.in_epoch
+            self.in_epoch = 0
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            self.steps += self.in_epoch  # an epoch cut short
+            self.in_epoch = 0
+
+    return _Steps()
 
 
 def _row_hashes(x: Any, limit: int = 200_000) -> set[bytes]:
@@ -308,7 +621,7 @@ class Recorder:
     """
 
     def __init__(self, bundle_dir: str, *, fast: dict[str, int] | None = None, compat: bool = True,
-                 datasets: dict[str, str] | None = None, seed: int | None = 0):
+                 datasets: dict[str, str] | None = None, seed: int | None = 0, witness: str | None = None):
         self.bundle = Path(bundle_dir)
         (self.bundle / "models").mkdir(parents=True, exist_ok=True)
         self.fast = fast
@@ -316,7 +629,20 @@ class Recorder:
         self.datasets = datasets or {}
         self.seed = seed
         self.cell_id: str | None = None
-        self._events = open(self.bundle / "events.jsonl", "a", encoding="utf-8")
+        self._events = open(self.bundle / "events.jsonl", "ab")
+        # The grader's copy of the log (grader.execute.witness): a named pipe it reads as the
+        # kernel runs. Its name is removed once it is open, so no cell can open it again.
+        self._witness: int | None = None
+        self._witness_id: tuple[int, int] | None = None
+        if witness:
+            try:
+                fd = os.open(witness, os.O_WRONLY | os.O_NONBLOCK)
+                os.set_blocking(fd, True)
+                os.unlink(witness)
+                info = os.fstat(fd)
+                self._witness, self._witness_id = fd, (info.st_dev, info.st_ino)
+            except OSError:
+                self._witness = None
         # Model ids come from a counter that only grows: numbering by the size of a weak map
         # reused the id of a garbage-collected model for the next one (`model` rebound in every
         # section gave m1 m2 m3 m2 m3), which merged two models' fits, epochs and weights.
@@ -325,7 +651,9 @@ class Recorder:
         self._next_model = 0
         self._fit_count = 0
         self._eval_count = 0
-        self._depth = 0
+        # optimizer -> its step count when the recorder last saw it: steps taken between two
+        # recorded fits were taken outside any fit the recorder saw
+        self._optimizer_steps: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
         self._keras_ready = False
         self._train_rows: dict[int, set[bytes]] = {}
         self.emit("start", python=sys.version.split()[0], fast=fast, compat=compat)
@@ -333,8 +661,25 @@ class Recorder:
     # -- plumbing
     def emit(self, event: str, **data: Any) -> None:
         data.update(event=event, cell_id=self.cell_id, time=time.time())
-        self._events.write(json.dumps(data, default=_json_default) + "\n")
+        line = (json.dumps(data, default=_json_default) + "\n").encode("utf-8", "replace")
+        self._send(line)  # first down the pipe: a kernel stopped between the two leaves the file short
+        self._events.write(line)
         self._events.flush()
+
+    def _send(self, line: bytes) -> None:
+        fd = self._witness
+        if fd is None:
+            return
+        try:
+            info = os.fstat(fd)
+            if (info.st_dev, info.st_ino) != self._witness_id:  # closed by a cell, the number reused
+                self._witness = None
+                return
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:  # closed by a cell: the grader reads the rest from the file, and says so
+            self._witness = None
 
     def model_id(self, model: Any) -> str:
         """The id of ``model`` for the whole run: the same object always gets the same id, and
@@ -414,7 +759,7 @@ class Recorder:
 
     # -- fit
     def record_fit(self, original: Callable[..., Any], model: Any, args: tuple, kwargs: dict) -> Any:
-        if self._depth:
+        if _inside_recorded_call():
             return original(model, *args, **kwargs)
         bound = _bind(original, model, args, kwargs)
         params = bound.arguments
@@ -438,8 +783,7 @@ class Recorder:
             "x": fingerprint(x),
             "capped": {},
         }
-        if fit_info["x"] is not None:
-            fit_info["x"]["row_hashes"] = rank_signatures(x, train_fraction=1.0 - (requested["validation_split"] or 0.0))
+        fit_info.update(training_facts(x, fit_info))  # before the fast-mode caps: the student's data
         if self.fast:
             self._apply_fast_caps(params, fit_info)
         index = self._fit_count
@@ -455,12 +799,15 @@ class Recorder:
         budget = _budget_callback(float(self.fast.get("fit_seconds", FAST_FIT_SECONDS))) if self.fast else None
         if budget is not None:
             callbacks.append(budget)
+        steps = _steps_callback()
+        if steps is not None:
+            callbacks.append(steps)
         if callbacks:
             params["callbacks"] = callbacks
         self.emit("fit_start", index=index, model_id=mid, fit=fit_info,
                   architecture=_safe(describe_model, model) if getattr(model, "built", False) else None)
+        self._check_optimizer_steps(model, mid)
         started = time.perf_counter()
-        self._depth += 1
         error = None
         history = None
         try:
@@ -470,7 +817,7 @@ class Recorder:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self._depth -= 1
+            self._note_optimizer_steps(model)
             duration = time.perf_counter() - started
             # The recorder's own callback saw every epoch as Keras computed it; the History object
             # that fit returns is a class the student can patch, so it is only compared.
@@ -478,6 +825,7 @@ class Recorder:
             seen = callback.logs if callback is not None else {}
             hist = seen or returned
             fit_info["epochs_run"] = callback.epochs if callback is not None else max((len(v) for v in hist.values()), default=0)
+            fit_info["steps_run"] = steps.steps if steps is not None else None
             if budget is not None and budget.stopped:
                 # Architecture and compile are recorded exactly; only the amount of training was cut.
                 fit_info["capped"]["time_budget"] = {"budget_s": budget.budget_s, "steps_run": budget.steps,
@@ -543,9 +891,35 @@ class Recorder:
                       message=f"the trained model could not be saved for verification: {type(exc).__name__}: {exc}"[:500])
             return None
 
+    # -- training the recorder did not see
+    def _check_optimizer_steps(self, model: Any, mid: str) -> None:
+        """Say so when the model's optimizer took steps since the recorder last saw it: training
+        outside any recorded fit (the fit hook bypassed, a fit hidden from the recorder, a custom
+        loop), which the epochs of the recorded fits do not count."""
+        optimizer, steps = _optimizer_steps(model)
+        if optimizer is None:
+            return
+        try:
+            seen = self._optimizer_steps.get(optimizer, 0)
+        except TypeError:
+            return
+        if steps > seen:
+            self.emit("finding", kind="hidden_training", severity="error", model_id=mid,
+                      message=f"before this fit the model's optimizer had taken {steps - seen:,} training step(s) that no "
+                              "fit the grader recorded took: the model was trained outside the recorded fits, and the "
+                              "epochs counted do not include that training")
+
+    def _note_optimizer_steps(self, model: Any) -> None:
+        optimizer, steps = _optimizer_steps(model)
+        if optimizer is not None:
+            try:
+                self._optimizer_steps[optimizer] = steps
+            except TypeError:
+                pass
+
     # -- evaluate
     def record_evaluate(self, original: Callable[..., Any], model: Any, args: tuple, kwargs: dict) -> Any:
-        if self._depth:
+        if _inside_recorded_call():
             return original(model, *args, **kwargs)
         bound = _bind(original, model, args, kwargs)
         params = bound.arguments
@@ -563,11 +937,7 @@ class Recorder:
         index = self._eval_count
         self._eval_count += 1
         overlap = self._test_overlap(params.get("x"))
-        self._depth += 1
-        try:
-            result = original(*bound.args, **bound.kwargs)
-        finally:
-            self._depth -= 1
+        result = original(*bound.args, **bound.kwargs)
         results: dict[str, float] = {}
         try:
             named = model.get_metrics_result() if hasattr(model, "get_metrics_result") else None
@@ -611,6 +981,7 @@ class Recorder:
     def record_load_model(self, original: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         path = args[0] if args else kwargs.get("filepath")
         model = original(*args, **kwargs)
+        self._note_optimizer_steps(model)  # the file's optimizer state: steps taken where it was trained
         self.emit("finding", kind="load_model", severity="warning",
                   message=f"a saved model was loaded from {str(path)[:200]}; its training is not part of this notebook",
                   model_id=self.model_id(model))
@@ -635,13 +1006,10 @@ class Recorder:
                     self.emit("function", name=fname, error=f"no function named {fname} at the end of the run")
                     continue
                 try:
-                    self._depth += 1  # a function that trains is not a new training run
-                    model = func()
+                    model = _unrecorded(func)  # a function that trains is not a new training run
                 except BaseException as exc:  # the student's function failed: that is evidence
                     self.emit("function", name=fname, error=f"{type(exc).__name__}: {exc}"[:1000])
                     continue
-                finally:
-                    self._depth -= 1
                 if isinstance(model, (tuple, list)):
                     model = next((m for m in model if isinstance(m, keras.Model)), None)
                 if not isinstance(model, keras.Model):
@@ -751,6 +1119,37 @@ class _KerasImportHook(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _optimizer_steps(model: Any) -> tuple[Any, int]:
+    """The model's optimizer and the steps it has taken (``None, 0`` when it has none yet)."""
+    optimizer = getattr(model, "optimizer", None)
+    iterations = getattr(optimizer, "iterations", None)
+    if iterations is None:
+        return None, 0
+    try:
+        import numpy as np
+
+        return optimizer, int(np.asarray(iterations.numpy() if hasattr(iterations, "numpy") else iterations))
+    except Exception:
+        return None, 0
+
+
+def _unrecorded(func: Callable[[], Any]) -> Any:
+    """Call ``func`` with fit and evaluate passed straight through (see :func:`_inside_recorded_call`)."""
+    return func()
+
+
+def _inside_recorded_call() -> bool:
+    """True when a fit or evaluate the recorder is recording (or :func:`_unrecorded`) is already on
+    this thread's stack: Keras's fit calls evaluate for the validation data, and that is part of
+    the fit. Read from the call stack, not from a counter a cell could change to hide a fit."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code in _RECORDING_CODES:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _wrap(original: Callable[..., Any], handler: Callable[..., Any]) -> Callable[..., Any]:
     import functools
 
@@ -857,6 +1256,9 @@ def install(bundle_dir: str, **options: Any) -> Recorder:
 
 def recorder() -> Recorder | None:
     return _RECORDER
+
+
+_RECORDING_CODES = frozenset({Recorder.record_fit.__code__, Recorder.record_evaluate.__code__, _unrecorded.__code__})
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

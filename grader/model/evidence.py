@@ -170,6 +170,9 @@ class DataFingerprint:
     mean: float | None = None
     # Hashes of a few fixed rows, to recognise the test set among the training data.
     row_hashes: list[str] = field(default_factory=list)
+    # Coarse sketches of the same rows, in the same order, matched to the test images with a tolerance.
+    sketches: list[str] = field(default_factory=list)
+    source: str | None = None  # where sampled rows came from when fit got no array: "dataset arrays", ...
 
 
 @dataclass
@@ -184,6 +187,10 @@ class FitArgs:
     validation_samples: int | None = None
     x: DataFingerprint | None = None
     capped: dict[str, Any] = field(default_factory=dict)  # {"epochs": [25, 1], "samples": [50000, 512]}
+    rows: DataFingerprint | None = None  # rows sampled from a dataset or generator (x is for arrays)
+    batches_per_pass: float | None = None  # training steps in one pass over the training data
+    passes_per_epoch: float | None = None  # what one epoch asked for (steps_per_epoch over a repeated dataset)
+    steps_run: int | None = None  # training steps that ran
 
 
 @dataclass
@@ -212,9 +219,61 @@ class TrainingRun:
         lengths = [len(v) for v in self.history.values()]
         return max(max(lengths, default=0), self.fit.epochs_run or 0)
 
+    @property
+    def trained_nothing(self) -> bool:
+        """True for a fit that failed before its first training step (a generator that cannot run:
+        a missing scipy, a bad path), so the model's weights are what the fit before it left."""
+        if not self.error or self.history:
+            return False
+        if self.fit.steps_run is not None:  # counted by recorders that count training steps
+            return self.fit.steps_run == 0
+        return self.fit.epochs_run == 0
+
     def final(self, key: str) -> float | None:
         values = history_values(self.history, key)
         return values[-1] if values else None
+
+    def epochs_counted(self, fast: bool) -> int | None:
+        """Epochs of this fit as an epoch limit counts them, passes aside: in fast mode those asked
+        for (None when not recorded), else those that ran."""
+        asked = max(0, self.fit.epochs - (self.fit.initial_epoch or 0)) if self.fit.epochs is not None else None
+        if fast:
+            return asked
+        if self.history or self.fit.epochs_run is not None:
+            return self.epochs_trained
+        return asked if asked is not None and not self.error else 0
+
+    def passes(self, fast: bool) -> float | None:
+        """Passes over the training data: those that ran (training steps over the steps of one pass),
+        in fast mode those asked for; None when the size of a pass is unknown (a Python generator)."""
+        fit = self.fit
+        if not fast and fit.steps_run is not None and fit.batches_per_pass:
+            return fit.steps_run / fit.batches_per_pass
+        epochs = self.epochs_counted(fast)
+        if fit.passes_per_epoch is not None and epochs is not None:
+            return epochs * fit.passes_per_epoch
+        return None
+
+    def limit_count(self, fast: bool) -> int | None:
+        """What an epoch limit counts for this fit: its epochs, or its passes over the training data
+        when they are more (``repeat()`` with a ``steps_per_epoch`` above a pass makes each epoch
+        several passes). :meth:`passes_note` says why when it is the passes."""
+        epochs = self.epochs_counted(fast)
+        passes = self.passes(fast)
+        if epochs is not None and passes is not None and round(passes) > epochs:
+            return round(passes)
+        return epochs
+
+    def passes_note(self, fast: bool) -> str | None:
+        """``"3 epochs of 10 passes each over the training data"`` when :meth:`limit_count` counts
+        passes, else None."""
+        epochs, count = self.epochs_counted(fast), self.limit_count(fast)
+        if epochs is None or count is None or count == epochs:
+            return None
+        passes = self.passes(fast) or 0.0
+        each = f"{passes / epochs:.3g}" if epochs else f"{passes:.3g}"
+        return (f"{epochs} epoch{'s' if epochs != 1 else ''} of {each} passes each over the training data"
+                if epochs else f"{each} passes over the training data")
 
 
 @dataclass
@@ -253,10 +312,12 @@ class CellError:
 
 # Findings that say the evidence may not mean what it seems (grader.findings.integrity, the bundle reader):
 # the class overview has a column for them, and grader.checks.review puts the checks they concern
-# under review. ``several_fits`` is shown but reviews nothing: the epochs check adds the fits up.
-INTEGRITY_KINDS = (FindingKind.TRAINED_ON_TEST, FindingKind.SEVERAL_FITS, FindingKind.HISTORY, FindingKind.RETRAIN,
+# under review. ``several_fits`` and ``epoch_passes`` are shown but review nothing: the epochs check adds the
+# fits up and counts the passes.
+INTEGRITY_KINDS = (FindingKind.TRAINED_ON_TEST, FindingKind.SEVERAL_FITS, FindingKind.EPOCH_PASSES, FindingKind.HISTORY, FindingKind.RETRAIN,
                    FindingKind.MISMATCH, FindingKind.PRINTED, FindingKind.MODEL_FILE, FindingKind.TAMPERED,
-                   FindingKind.RECORDER)
+                   FindingKind.RECORDER, FindingKind.HIDDEN_TRAINING,
+                   FindingKind.REWRITTEN)
 
 
 @dataclass
@@ -292,6 +353,7 @@ class VerificationStatus(enum.StrEnum):
     TAMPERED = "tampered"  # the file was rewritten after the recorder saved it
     REFUSED = "refused"  # declares more than the grader builds (grader.clean.model_files)
     LIMIT = "limit"  # over the verifier's memory or time limit per model
+    INPUTS = "inputs"  # takes more than the test images (the labels as a second input, say)
 
     @property
     def title(self) -> str:
@@ -308,6 +370,24 @@ VERIFICATION_TITLES = {
     VerificationStatus.TAMPERED: "the model file was rewritten after the recorder saved it",
     VerificationStatus.REFUSED: "refused",
     VerificationStatus.LIMIT: "limit",
+    VerificationStatus.INPUTS: "takes more inputs than the test images",
+}
+
+
+class VerificationMethod(enum.StrEnum):
+    """How the grader measured a verified figure (:attr:`Verification.method`)."""
+
+    CLEAN = "clean"  # loaded with safe_mode=True in the clean process
+    SANDBOX = "sandbox"  # loaded with safe_mode=False in a sandbox that had no labels; scored outside it
+
+    @property
+    def title(self) -> str:
+        return VERIFICATION_METHOD_TITLES[self]
+
+
+VERIFICATION_METHOD_TITLES = {
+    VerificationMethod.CLEAN: "measured in the grader's clean process",
+    VerificationMethod.SANDBOX: "predicted in a sandbox that never saw the test labels, scored by the grader",
 }
 
 
@@ -360,9 +440,11 @@ class Verification:
     retrained_accuracy: Figure | None = None
     retrain_seed: int | None = None
     retrain_message: str = ""  # why it was not retrained, or what differs from the notebook's training
+    method: VerificationMethod = field(default=VerificationMethod.CLEAN, metadata={"omit_if_default": True})
 
     def __post_init__(self) -> None:
         self.status = VerificationStatus(self.status)
+        self.method = VerificationMethod(self.method)
 
 
 @dataclass

@@ -58,9 +58,12 @@ class FindingKind(enum.StrEnum):
     HISTORY = "history"  # a training history Keras cannot have written
     TRAINED_ON_TEST = "trained_on_test"
     SEVERAL_FITS = "several_fits"
+    EPOCH_PASSES = "epoch_passes"  # epochs of several passes over the training data each
     MODEL_FILE = "model_file"  # a fit's saved model is missing
     RECORDER = "recorder"  # the notebook broke the recorder
     TAMPERED = "tampered"  # the grader's files were written by the notebook
+    HIDDEN_TRAINING = "hidden_training"  # optimizer steps taken outside every recorded fit
+    REWRITTEN = "rewritten"  # the kernel's copy of the recorder's log differs from the lines sent
     MISMATCH = "mismatch"  # the notebook's figure and the grader's differ
     PRINTED = "printed"  # a printed figure above the measured one
     VERIFICATION = "verification"
@@ -91,9 +94,12 @@ FINDING_TITLES = {
     FindingKind.HISTORY: "Implausible training history",
     FindingKind.TRAINED_ON_TEST: "Trained on test data",
     FindingKind.SEVERAL_FITS: "Several fit calls",
+    FindingKind.EPOCH_PASSES: "Epochs of several passes",
     FindingKind.MODEL_FILE: "Saved model missing",
     FindingKind.RECORDER: "Recorder broken by the notebook",
     FindingKind.TAMPERED: "Recorder tampered with",
+    FindingKind.HIDDEN_TRAINING: "Training outside the recorded fits",
+    FindingKind.REWRITTEN: "Recorder's log rewritten by the notebook",
     FindingKind.MISMATCH: "Figures do not match",
     FindingKind.PRINTED: "Printed figure above the measured one",
     FindingKind.VERIFICATION: "Verification",

@@ -9,6 +9,7 @@ a draft rubric expects is what grading finds.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,12 @@ _PLACEHOLDER_ANSWER = re.compile(r"\[\s{0,3}your answer here\s{0,3}\]|\byour ans
 
 def plain_text(source: str) -> str:
     """Markdown source without HTML tags and emphasis markers: what a reader sees, for matching."""
-    return _EMPHASIS.sub("", TAG.sub("", source[:20_000]))
+    return _plain_text(source[:20_000])
+
+
+@functools.lru_cache(maxsize=512)  # each check's pattern is matched against every markdown cell
+def _plain_text(head: str) -> str:
+    return _EMPHASIS.sub("", TAG.sub("", head))
 
 
 def question_label(line: str) -> re.Match[str] | None:

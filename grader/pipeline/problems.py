@@ -41,8 +41,9 @@ def problems_from(evidence: Evidence, result: GradeResult, *, blanks: list[tuple
     """Add to ``result`` the problems its evidence shows (``blanks``: the template's placeholders
     left in; ``had_outputs``: the submitted file had been run)."""
     for error in evidence.cell_errors:
-        if error.ename == "ModuleNotFoundError":
-            # Only a module the assignment declares is the environment's (grader.findings.blame).
+        if error.ename in ("ModuleNotFoundError", "ImportError"):
+            # Only a module the assignment declares, or one a library needs, is the environment's
+            # (grader.findings.blame); a library's ImportError names the module in its own words.
             problem = import_problem(error.evalue, error.cell.number, list(declared), traceback=error.traceback)
             if problem is not None:
                 result.problems.append(problem)

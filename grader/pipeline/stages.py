@@ -151,6 +151,8 @@ def read_bundle(session: GradingSession, run_: SubmissionRun) -> None:
         evidence.findings.append(Finding("limit", execution.limit_hit, severity="error"))
     if execution.tampered:
         evidence.findings.append(Finding("tampered", execution.tampered, severity="error"))
+    if execution.rewritten:  # the grade rests on the lines as sent: told, but no check is in doubt
+        evidence.findings.append(Finding("rewritten", execution.rewritten, severity="warning"))
     if execution.closing_error:
         evidence.findings.append(Finding(
             "recorder", f"{execution.closing_error}. Something the notebook did to its kernel broke the grader's "
@@ -209,7 +211,8 @@ async def integrity(session: GradingSession, run_: SubmissionRun) -> None:
 def _integrity(session: GradingSession, evidence: Evidence) -> None:
     served = session.served_data
     test_images = load_test_images(served) if served is not None else None
-    evidence.findings.extend(integrity_findings(evidence, test_images=test_images))
+    evidence.findings.extend(integrity_findings(evidence, test_images=test_images,
+                                                hidden_test=session.config.hidden_test is not None))
 
 
 def saved_output_fallback(session: GradingSession, run_: SubmissionRun) -> None:

@@ -119,6 +119,13 @@ class ClassPage:
     notices: list[tuple[str, str]] = field(default_factory=list)  # (title, text): how the grader ran
 
 
+def all_static(results: Sequence[GradeResult]) -> bool:
+    """Every result that was graded was graded from saved outputs (rows of files that could not
+    be read aside)."""
+    graded = [r for r in results if not r.problems_blocking]
+    return bool(graded) and all(r.mode == "static" for r in graded)
+
+
 def class_page(results: Sequence[GradeResult], *, report_links: dict[str, str], plots: bool = True) -> ClassPage:
     """The view that ``class_overview.html.j2`` renders."""
     results = sorted(results, key=lambda r: ((r.student.name or r.student.key).casefold(), r.student.key))
@@ -137,7 +144,11 @@ def class_page(results: Sequence[GradeResult], *, report_links: dict[str, str], 
                                ", ".join(kinds), len(findings), len(r.needs_review)))
     histogram = None
     if plots and scores:
-        from grader.report.plots import score_histogram
+        # A class graded from saved outputs takes seconds; importing matplotlib alone takes one.
+        if all_static(results):
+            from grader.report.quick_plots import quick_score_histogram as score_histogram
+        else:
+            from grader.report.plots import score_histogram
 
         histogram = score_histogram(scores, max_score=max_score, pass_mark=pass_mark)
     rates = pass_rates(results)

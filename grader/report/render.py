@@ -51,6 +51,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # the templates do not change while the grader runs: no stat per page
     )
     env.filters.update(points=fmt_points, count=fmt_count, duration=fmt_duration,
                        figure=fmt_figure, shape=fmt_shape, clean=clean_text,

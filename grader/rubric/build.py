@@ -127,6 +127,7 @@ class Builder:
             fast=fast, limits=limits, compat=data.get("compat", True), pass_mark=pass_mark, max_points=max_points,
             description=data.get("description", ""),
             accuracy_evidence=Level.parse(data.get("accuracy_evidence", "verified")),
+            retrained_accuracy=data.get("retrained_accuracy", "retrained"),
         )
 
     def task(self, i: int, raw: dict[str, Any]) -> Task:

@@ -146,6 +146,9 @@ class Rubric:
     description: str = ""
     # the weakest evidence a test accuracy earns points from (grader.checks.review)
     accuracy_evidence: Level = Level.VERIFIED
+    # which figure a test accuracy uses when the grader retrained the model (grader.checks.figures):
+    # retrained (its own training), saved (the notebook's saved model), higher or lower of the two
+    retrained_accuracy: str = "retrained"
 
     def task(self, task_id: str) -> Task:
         for task in self.tasks:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.checks.base import COMMON_PARAMS, KINDS
+from grader.checks.figures import RETRAINED_ACCURACY
 from grader.rubric.model import DATASETS
 
 __all__ = ["DURATION_TEXT", "SCHEMA_PATH", "SIZE_TEXT", "rubric_schema", "shipped_schema", "write_schema"]
@@ -72,9 +73,10 @@ _TOP_PROPERTIES: dict[str, Any] = {
     "dataset": {"enum": [*DATASETS, None], "description": "the Keras dataset the notebooks load; the grader substitutes it offline"},
     "data_source": {"type": "string", "minLength": 1, "description": "auto (Keras cache), keras-cache, synthetic, or a path to an .npz (relative to the rubric)"},
     "preprocess": {
-        "description": "how the grader scales its test data when verifying saved models: auto, none, scale255, standardize, or {scale: 255}",
-        "x-form": "auto, none, scale255, standardize, or {scale: 255}",
-        "anyOf": [{"enum": ["auto", "none", "scale255", "standardize"]},
+        "description": "how the grader scales its test data when verifying saved models: auto, none, scale255, symmetric, "
+                       "center, center_raw, standardize, or {scale: 255}",
+        "x-form": "auto, none, scale255, symmetric, center, center_raw, standardize, or {scale: 255}",
+        "anyOf": [{"enum": ["auto", "none", "scale255", "symmetric", "center", "center_raw", "standardize"]},
                   {"type": "object", "additionalProperties": False, "required": ["scale"],
                    "properties": {"scale": {"enum": [1, 255]}}}],
     },
@@ -104,6 +106,11 @@ _TOP_PROPERTIES: dict[str, Any] = {
     "accuracy_evidence": {"enum": ["reported", "executed", "verified"],
                           "description": "the weakest evidence a test accuracy earns points from (default verified: "
                                          "measured by the grader outside the notebook's kernel); weaker figures need review"},
+    "retrained_accuracy": {"enum": list(RETRAINED_ACCURACY),
+                           "description": "when the grader retrained a model (--retrain, retrain: true), the test accuracy "
+                                          "that counts: retrained (its own training, the default), saved (the notebook's "
+                                          "saved model as the grader measured it), or the higher or lower of the two; "
+                                          "the report shows both"},
     "tasks": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/task"}},
 }
 

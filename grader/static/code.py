@@ -12,6 +12,7 @@ layer's activation to a summarised model. Nothing here runs the student's code o
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -292,6 +293,22 @@ class _Scope:
 
 
 def _parse(source: str) -> ast.Module | None:
+    """The cell's syntax tree (read, never changed: the trees of the course's own cells, which
+    every student's notebook repeats, are kept for the next notebook of the batch)."""
+    if len(source) <= _CACHED_SOURCE:
+        return _parse_cached(source)
+    return _parse_now(source)
+
+
+_CACHED_SOURCE = 20_000
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(source: str) -> ast.Module | None:
+    return _parse_now(source)
+
+
+def _parse_now(source: str) -> ast.Module | None:
     # IPython magics and shell escapes are not Python; blank them so the rest still parses.
     try:
         return ast.parse(_MAGIC.sub("pass  #", source))

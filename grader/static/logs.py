@@ -363,6 +363,8 @@ def _list_labels(labels: str, count: int) -> list[str] | None:
 
 def _printed_scores(number: int, line: str) -> list[ParsedScore]:
     line = line[:_MAX_LINE]
+    if "test" not in line.casefold():  # every pattern needs the word (casefold: as IGNORECASE matches)
+        return []
     listed = _TEST_LIST.match(line.strip())
     if listed and not _TEST_WORD.search(listed.group("labels")):
         listed = None

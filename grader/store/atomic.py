@@ -23,20 +23,25 @@ __all__ = ["TMP_SUFFIX", "fsync_dir", "read_plain", "write_atomic", "write_synce
 TMP_SUFFIX = ".tmp-"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, sync: bool = True) -> None:
     """Replace ``path`` with ``data`` so that readers see the old content or the new, never a
     part: write a temporary file in the same folder, fsync it, rename it over ``path``. The
-    folder must exist."""
+    folder must exist.
+
+    ``sync=False`` skips the two fsyncs: the rename still keeps readers from a part, but power
+    loss may leave an empty file. For what the next run writes again in seconds (the results and
+    reports of a batch graded from saved outputs), not for what hours of training produced."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}{TMP_SUFFIX}{uuid.uuid4().hex[:12]}")
     try:
-        write_synced(tmp, data)
+        write_synced(tmp, data, sync=sync)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)
 
 
 def read_plain(path: Path) -> bytes:
@@ -47,13 +52,14 @@ def read_plain(path: Path) -> bytes:
         return handle.read()
 
 
-def write_synced(path: Path, data: bytes) -> None:
-    """Create ``path`` (it must not exist) with ``data``, flushed to disk: a piece of an entry
-    that is renamed into place as a whole (an evidence folder)."""
+def write_synced(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """Create ``path`` (it must not exist) with ``data``, flushed to disk (unless not ``sync``):
+    a piece of an entry that is renamed into place as a whole (an evidence folder)."""
     with path.open("xb") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def fsync_dir(path: Path) -> None:

@@ -67,7 +67,7 @@ from grader.store.layout import EVIDENCE_FILE, EXECUTION_FILE, LOCK_FILE, RESULT
 from grader.store.manual import ScoreStore, merge_human_scores
 from grader.store.seal import Tampering
 
-__all__ = ["ResultStore", "result_key"]
+__all__ = ["ResultStore", "result_bytes", "result_key"]
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,13 @@ def _canonical_json(settings: dict[str, Any]) -> bytes:
     return text.encode("utf-8")
 
 
+def result_bytes(result: GradeResult) -> bytes:
+    """The bytes of ``result.json`` for ``result``: indented, or on one line for a result graded
+    from saved outputs (a class of them is written in seconds; indenting takes three times as long)."""
+    indent = None if result.mode == "static" else 1
+    return json.dumps(result.to_json(), indent=indent, ensure_ascii=False).encode("utf-8")
+
+
 class ResultStore:
     """The stored evidence and results of one output folder. See the module docstring."""
 
@@ -152,6 +159,9 @@ class ResultStore:
         # A batch's seals (grader.store.seal.RunSeal): what it writes is sealed, stored evidence is
         # reused only when it verifies. None outside a batch: files are read as they are.
         self.seal: Any = None
+        # Results flushed to disk one by one (fsync); a batch graded from saved outputs, which
+        # writes them all again in seconds, turns it off (grader.store.atomic.write_atomic).
+        self.sync = True
 
     # -- evidence ---------------------------------------------------------------------------
 
@@ -281,14 +291,16 @@ class ResultStore:
             raise ValueError(f"not a safe student key: {student_key!r}")
         return self.out_dir / student_key / RESULT_FILE
 
-    def save_result(self, result: GradeResult) -> Path:
-        """Write ``out_dir/<student key>/result.json`` atomically and return its path."""
+    def save_result(self, result: GradeResult, *, data: bytes | None = None) -> Path:
+        """Write ``out_dir/<student key>/result.json`` atomically and return its path. ``data``:
+        :func:`result_bytes` of ``result``, when a worker process made them already."""
         path = self.result_path(result.student.key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(result.to_json(), indent=1, ensure_ascii=False).encode("utf-8")
+        if data is None:
+            data = result_bytes(result)
         if self.seal is not None:
             self.seal.seal(self._relative(path), data, keep=True)
-        write_atomic(path, data)
+        write_atomic(path, data, sync=self.sync)
         return path
 
     # -- seals (grader.store.seal) ---------------------------------------------------------------------

@@ -19,18 +19,26 @@ that seals this run's results lives only in the grader's memory (:class:`RunSeal
   runs that notebook again), ``manual_scores.jsonl`` is put back as it was. Each is logged, and
   written to ``tampering.log`` in the output folder (grader.batch.log).
 
+**Across batches.** When a batch ends, with no kernel left, :meth:`RunSeal.save` seals the
+folder under a new key and keeps seals and key in ``.store/.seal`` (0600); the next batch's
+:meth:`RunSeal.take_manifest` reads and removes it before its first kernel starts (no kernel
+runs while a key is on disk) and puts out of use what changed since. The dataset copies in
+``.store/.data`` are covered like the rest (by their SHA-256).
+
 **No process left behind.** Every kernel of a batch gets ``NN_GRADER_RUN=<run id>.<n>`` in its
 environment (:data:`RUN_MARKER`); :func:`sweep` kills every process of this user that carries
-it: daemons that double-forked out of the kernel's process tree. The batch sweeps for a kernel's
-marker as soon as its notebook has run, and for the run's at the end.
+it. A process can scrub its environment: what does not depend on the kernel's good will is in
+:mod:`grader.execute.sandbox` (subreapers, the kernel's own user).
 
 What this does not cover is in docs/security.md ("What --sandbox none still guarantees").
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import os
 import secrets
@@ -55,6 +63,10 @@ log = logging.getLogger("grader.store.seal")
 # kernel may read it; knowing it helps it in nothing).
 RUN_MARKER = "NN_GRADER_RUN"
 _REFUSED_SUFFIX = ".refused"
+# What a batch seals for the next one when it ends (RunSeal.save), and the dataset copies.
+END_SEAL = f"{_STORE}/.seal"
+_DATA_DIR = ".data"
+_DATA_PREFIX = f"{_STORE}/{_DATA_DIR}/"
 
 
 @dataclass
@@ -66,8 +78,11 @@ class Tampering:
     student: str = ""  # the student folder, for result files
     action: str = ""
 
+    before: bool = False  # found when the batch started: changed since the previous batch ended
+
     def message(self) -> str:
-        return f"{self.path} was changed during grading by a process that is not the grader: {self.action}"
+        when = "since the previous batch ended" if self.before else "during grading"
+        return f"{self.path} was changed {when} by a process that is not the grader: {self.action}"
 
 
 @dataclass
@@ -115,15 +130,54 @@ class RunSeal:
 
     def take_manifest(self, out_dir: Path) -> int:
         """Seal what the output folder holds now. Call it before the first kernel starts.
+
+        First, what the previous batch sealed when it ended (:meth:`save`) is checked and put
+        out of use: a stored execution, a dataset copy or a result that changed since, or that
+        appeared since, is removed (results: refused), and said (:attr:`tampered`, ``before``).
         Returns the number of files sealed."""
+        out_dir = Path(out_dir)
+        read = _check_previous(self, out_dir)
         count = 0
-        for relative, keep in _stored_files(Path(out_dir)):
-            data = _read(Path(out_dir) / relative)
+        for relative, keep in _stored_files(out_dir):
+            data = read[relative] if relative in read else _read_covered(out_dir / relative)
             if data is None:
                 continue
             self.seal(relative, data, keep=keep)
             count += 1
         return count
+
+    def take_data(self, out_dir: Path) -> int:
+        """Seal the dataset copies in ``.store/.data`` (what this batch prepared, before any kernel
+        starts). Returns the number of files sealed."""
+        count = 0
+        for relative, keep in _stored_files(Path(out_dir)):
+            if relative.startswith(_DATA_PREFIX) and not self.known(relative):
+                data = _read_covered(Path(out_dir) / relative)
+                if data is not None:
+                    self.seal(relative, data, keep=keep)
+                    count += 1
+        return count
+
+    def save(self, out_dir: Path) -> int:
+        """Seal, for the next batch, what the output folder holds now: under a new key, kept in
+        ``.store/.seal`` (mode 0600). Call it only once no kernel of the batch is left (after
+        :func:`verify_store`): the next batch reads it, and removes it, before its first kernel
+        starts, so no kernel ever runs while the key is on disk. Human scores are not in it
+        (``grade review`` adds to them between batches). Returns the number of files sealed."""
+        out_dir = Path(out_dir)
+        if not (out_dir / _STORE).is_dir():
+            return 0
+        rest = RunSeal(run_id=self.run_id)
+        for relative, keep in _stored_files(out_dir):
+            if relative == _SCORES:
+                continue
+            data = _read_covered(out_dir / relative)
+            if data is not None:
+                rest.seal(relative, data)
+        record = {"version": 1, "run": self.run_id, "key": rest._key.hex(),
+                  "macs": {relative: mac.hex() for relative, mac in sorted(rest._macs.items())}}
+        _write_private(out_dir / END_SEAL, json.dumps(record).encode("utf-8"))
+        return len(rest._macs)
 
     def report(self, item: Tampering) -> None:
         self.tampered.append(item)
@@ -148,6 +202,11 @@ def _stored_files(out_dir: Path) -> list[tuple[str, bool]]:
             for name in (_EVIDENCE, _EXECUTION):
                 if (entry / name).is_file():
                     files.append((f"{_STORE}/{entry.name}/{name}", False))
+        data = store / _DATA_DIR
+        if data.is_dir() and not data.is_symlink():
+            for file in sorted(data.iterdir()):
+                if not file.name.startswith(".") and (file.is_file() or file.is_symlink()):
+                    files.append((f"{_DATA_PREFIX}{file.name}", False))
     return files
 
 
@@ -159,6 +218,98 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
+def _read_covered(path: Path) -> bytes | None:
+    """What the seal takes of a covered file: its bytes, or for a dataset copy (hundreds of
+    megabytes) their SHA-256, read in pieces. Never through a link."""
+    if path.parent.name != _DATA_DIR:
+        return _read(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return b"sha256:" + digest.hexdigest().encode()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """``path`` replaced by ``data`` atomically, readable and writable by its owner only."""
+    tmp = path.with_name(f"{path.name}.tmp-{secrets.token_hex(6)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _load_previous(out_dir: Path) -> "RunSeal | None":
+    """The seals the previous batch left (:meth:`RunSeal.save`), taken off the disk: read, then
+    removed, so no kernel of this batch finds the key. None when there are none, or they cannot be read."""
+    path = out_dir / END_SEAL
+    if not os.path.lexists(path):
+        return None
+    try:
+        raw = read_plain(path)
+        record = json.loads(raw.decode("utf-8"))
+        previous = RunSeal(run_id=str(record["run"]), _key=bytes.fromhex(record["key"]))
+        previous._macs = {str(k): bytes.fromhex(v) for k, v in record["macs"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        log.warning("the seals the previous batch left in %s cannot be read (%s): stored results are trusted as "
+                    "found; grade with --force to be sure", path, exc)
+        previous = None
+    finally:
+        _remove(path)
+    return previous
+
+
+def _check_previous(seal: "RunSeal", out_dir: Path) -> dict[str, bytes]:
+    """Put out of use what changed in ``out_dir`` since the previous batch ended (or appeared).
+    Returns what was read of the files that verified (the manifest seals the same bytes)."""
+    previous = _load_previous(out_dir)
+    stored = [relative for relative, _ in _stored_files(out_dir) if relative != _SCORES]
+    verified: dict[str, bytes] = {}
+    if previous is None:
+        if stored:
+            log.info("%s holds no seals of a previous batch (it ended without its final check, or before "
+                     "the grader sealed stores): what is stored is trusted as found", out_dir)
+        return verified
+    for relative in stored:
+        data = _read_covered(out_dir / relative)
+        if data is not None and previous.verifies(relative, data):
+            verified[relative] = data
+            continue
+        item = _put_out_of_use(out_dir, relative)
+        if item is not None:
+            item.before = True
+            seal.report(item)
+    return verified
+
+
+def _put_out_of_use(out_dir: Path, relative: str) -> "Tampering | None":
+    path = out_dir / relative
+    if relative.startswith(_DATA_PREFIX):
+        _remove(path)
+        return Tampering(relative, "data", action="the dataset copy was removed; the grader prepares it again")
+    if relative.startswith(f"{_STORE}/"):
+        if not os.path.lexists(path.parent):
+            return None  # its entry went with a file beside it
+        _remove(path.parent)
+        return Tampering(relative, "evidence", action="the stored execution was removed; its notebook runs again")
+    student = relative.split("/", 1)[0]
+    refused = _set_aside(path)
+    return Tampering(relative, "result", student,
+                     action=f"it is not used (renamed {refused.name}); the student's result is written again "
+                            "when the submission is graded")
+
+
 def _write_back(path: Path, data: bytes) -> None:
     if path.parent.is_symlink():  # the student's folder swapped for a link: the folder comes back
         path.parent.unlink()
@@ -166,6 +317,18 @@ def _write_back(path: Path, data: bytes) -> None:
         _remove(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename ``path`` beside itself with the refused suffix (removed where it cannot be renamed);
+    returns the new name."""
+    refused = path.with_name(path.name + _REFUSED_SUFFIX)
+    _remove(refused)
+    try:
+        os.rename(path, refused)
+    except OSError:
+        _remove(path)
+    return refused
 
 
 def _remove(path: Path) -> None:
@@ -209,8 +372,16 @@ def _check_one(seal: RunSeal, out_dir: Path, relative: str, note) -> None:
     """Check one covered file of ``out_dir``; put it right and ``note`` what was found."""
     path = out_dir / relative
     there = os.path.lexists(path)
-    data = _read(path) if there else None
+    data = _read_covered(path) if there else None
     if data is not None and seal.verifies(relative, data):
+        return
+    if relative.startswith(_DATA_PREFIX):
+        if there:
+            _remove(path)
+            seal.forget(relative)
+            note(Tampering(relative, "data", action="the dataset copy was removed (the next batch prepares it again); "
+                                                    "figures this batch verified on it may be wrong: grade again "
+                                                    "with --force"))
         return
     if relative.startswith(f"{_STORE}/"):
         if there:
@@ -239,12 +410,7 @@ def _check_one(seal: RunSeal, out_dir: Path, relative: str, note) -> None:
         _write_back(path, original)
         note(Tampering(relative, "result", student, action="the grader's own copy was written back"))
     elif there:
-        refused = path.with_name(path.name + _REFUSED_SUFFIX)
-        _remove(refused)
-        try:
-            os.rename(path, refused)
-        except OSError:
-            _remove(path)
+        refused = _set_aside(path)
         note(Tampering(relative, "planted", student,
                        action=f"no submission of {student!r} was graded and the grader did not write it: it is "
                               f"not a result (renamed {refused.name})"))

@@ -86,7 +86,9 @@ CHEATS = {
     "unhooked": [code(LOAD_CIFAR), _saved(code("keras.Model.fit = keras.Model.fit.__nn_grader_original__\n" + TRAIN
                                                + "\nprint('Test accuracy: 0.9912')"), FORGED_OUTPUTS)],
     "missing_package": [_saved(code("import tensorflow_addons\n" + LOAD_CIFAR + "\n" + TRAIN), FORGED_OUTPUTS)],
-    "hidden_fit": [code(LOAD_CIFAR), _saved(code(RECORDER + "rec.recorder()._depth += 1\n" + TRAIN + "\n" + EVALUATE),
+    "hidden_fit": [code(LOAD_CIFAR), _saved(code(RECORDER + SMALL_CNN + "\nmodel = CreateCNNModel()\n"
+                                                        "history = rec._unrecorded(lambda: model.fit(x_train, y_train, "
+                                                        "epochs=2, batch_size=32, verbose=0))\n" + EVALUATE),
                                             FORGED_OUTPUTS)],
     # 3. a forged history with no evaluation: the history is what the kernel says
     "forged_logs": [code(LOAD_CIFAR), code(FORGE_VAL + SMALL_CNN + "\nmodel = CreateCNNModel()\n"
@@ -196,5 +198,6 @@ def test_honest_work_keeps_its_points_with_no_finding_that_counts(graded, name):
     assert easy.status is Status.PASSED and easy.points == 1, easy.message
     assert _check(result, "hard", "epochs").status is Status.PASSED
     assert not [c for c in result.checks if c.status is Status.NEEDS_REVIEW]
-    counting = {"trained_on_test", "history", "retrain", "mismatch", "model_file", "tampered"}
+    counting = {"trained_on_test", "history", "retrain", "mismatch", "model_file", "tampered", "rewritten",
+                "hidden_training", "epoch_passes"}
     assert not [f for f in result.evidence.findings if f.kind in counting and f.severity != "info"]
