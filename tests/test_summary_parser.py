@@ -292,3 +292,54 @@ def test_tf29_functional_table_with_wrapped_names_and_connections():
     assert summary.architecture.layers[3].name == "global_average_pooling2d_1"
     assert summary.architecture.name == "model"
     assert summary.problems == []
+
+
+# Keras 3 drops the columns that do not fit the line length it is given: summary(100) of a
+# three-column table loses "Param #" (printed by Keras 3.15).
+CLIPPED_KERAS3 = """Model: "cifar10_fc"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳
+┃ Layer (type)                               ┃ Output Shape                    ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇
+│ input_layer (InputLayer)                   │ (None, 32, 32, 3)               │
+├────────────────────────────────────────────┼─────────────────────────────────┼
+│ flatten_1 (Flatten)                        │ (None, 3072)                    │
+├────────────────────────────────────────────┼─────────────────────────────────┼
+│ dense_1 (Dense)                            │ (None, 3072)                    │
+├────────────────────────────────────────────┼─────────────────────────────────┼
+│ dense_3 (Dense)                            │ (None, 10)                      │
+└────────────────────────────────────────────┴─────────────────────────────────┴
+ Total params: 9,474,058 (36.14 MB)
+ Trainable params: 9,474,058 (36.14 MB)
+ Non-trainable params: 0 (0.00 B)
+"""
+
+
+def test_a_keras3_table_without_its_param_column_keeps_its_layers_and_total():
+    (parsed,) = parse_summary(CLIPPED_KERAS3)
+    architecture = parsed.architecture
+    assert [layer.class_name for layer in architecture.layers] == ["Flatten", "Dense", "Dense"]
+    assert architecture.total_params == 9_474_058 and architecture.params_known
+    assert architecture.input_shape == [None, 32, 32, 3]
+    assert any("Param # column is cut off" in problem for problem in parsed.problems)
+
+
+def test_a_table_of_which_nothing_could_be_read_is_unknown_not_a_zero_parameter_model():
+    clipped_rows = "\n".join(CLIPPED_KERAS3.split("\n")[:4] + ["│ ??? │ ??? │"] * 3)
+    (parsed,) = parse_summary(clipped_rows)
+    assert not parsed.architecture.params_known  # "fewer parameters than" is not assessed
+    header = ("Model: \"m\"\n┏━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━┳━━━━━━━━━┓\n"
+              "┃ Layer (type)     ┃ Output Shape ┃ Param # ┃\n┡━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━╇━━━━━━━━━┩\n")
+    (parsed,) = parse_summary(header + "\n".join(["│ x │ y │ z │"] * 3))
+    assert not parsed.architecture.known and not parsed.architecture.params_known
+
+
+def test_layers_whose_counts_were_cut_off_are_not_reported_as_other_parameter_counts():
+    from grader.model.evidence import LayerInfo
+    from grader.report.layers import LayerRow
+
+    (parsed,) = parse_summary(CLIPPED_KERAS3)
+    assert not parsed.architecture.layer_params_known
+    student = parsed.architecture.layers[1]
+    reference = LayerInfo(name="dense", class_name="Dense", params=9_440_256)
+    assert LayerRow(student, reference).status == "params"  # what a count of 0 would say
+    assert LayerRow(student, reference, counts=False).status == "same"

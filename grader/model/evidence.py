@@ -144,6 +144,9 @@ class Architecture:
     # rebuilt from the code whose input shape was not literal). Checks then say "not assessed".
     known: bool = field(default=True, metadata={"omit_if_default": True})
     params_known: bool = field(default=True, metadata={"omit_if_default": True})
+    # False when the total is known but not each layer's count (a Keras 3 summary printed
+    # narrower than its table loses the "Param #" column): layers are not compared by count.
+    layer_params_known: bool = field(default=True, metadata={"omit_if_default": True})
 
     def layer_classes(self) -> list[str]:
         return [layer.class_name for layer in self.layers]

@@ -57,6 +57,7 @@ class LayerRow:
     student: LayerInfo | None
     reference: LayerInfo | None
     compared: bool = True  # False when there is no reference model to compare with
+    counts: bool = True  # False when the student's layer counts are unknown: compared by class only
 
     @property
     def status(self) -> str:
@@ -66,7 +67,7 @@ class LayerRow:
             return "extra"
         if self.student is None:
             return "missing"
-        if self.student.params != self.reference.params:
+        if self.counts and self.student.params != self.reference.params:
             return "params"
         return "same"
 

@@ -315,6 +315,9 @@ def model_view(
     view.rows = align_layers(layers, ref_layers) if reference is not None else [
         LayerRow(layer, None, compared=False) for layer in layers
     ]
+    if not architecture.layer_params_known:
+        for row in view.rows:
+            row.counts = False
     snapshot_compile = next((m.compile for m in evidence.models if m.model_id == model_id), None)
     view.compile_line = _compile_line(runs[-1].compile if runs else snapshot_compile)
     view.training = [_training_line(run, numbers) for run in runs[: LIMITS["fit_lines"]]]

@@ -376,6 +376,15 @@ class _Table:
     def _take(self, cells: list[str], line: str, strict: bool = False) -> list[str] | None:
         name, shape, params_text, connected, trainable = cells
         name_cell = name.rstrip()
+        if not params_text.strip() and self.box and "params" not in self.order and name_cell.strip() \
+                and _NAME_CELL.match(_nesting(name_cell)[0]):
+            # Keras 3 drops the columns that do not fit the line length it was given
+            # (summary(line_length=100) loses "Param #"): a row of its own, counts unknown.
+            text, level = _nesting(name_cell)
+            self.rows.append(_Row(name_text=text, shape_text=shape.strip(), params=0,
+                                  connected=connected.strip(), trainable=trainable.strip(),
+                                  nested=level, joiner=" "))
+            return cells
         if params_text.strip():
             params = _parse_int(params_text)
             if params is None or not name_cell.strip():
@@ -466,9 +475,16 @@ class _Table:
         )
         architecture.class_name = self._model_class(architecture)
         _derive_config(architecture, connections, inputs)
+        if "params" not in self.order and layers:
+            self.problems.append("the table's Param # column is cut off (the summary was printed narrower than the "
+                                 "table): the layers' parameter counts are unknown")
+            architecture.params_known = total is not None
+            architecture.layer_params_known = False
+        elif total is None and not layers:
+            architecture.known = architecture.params_known = False  # nothing read: not a 0-parameter model
         if total is None:
             self.problems.append("the table has no 'Total params' line")
-        else:
+        elif "params" in self.order:
             counted = sum(layer.params for layer in layers)
             if layers and counted != total:
                 self.problems.append(
