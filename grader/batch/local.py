@@ -142,9 +142,13 @@ async def grade_submissions(
             release()
         execution = keep_execution(session.store, run.key, result, run.timings, reused=run.reused,
                                    executed=run.executed)
-        session.store.save_result(result)
-        keep_logs(session.store.result_path(result.student.key).parent, result, key=run.key, timings=run.timings,
+        # The log first: a batch killed in between then leaves a log whose result is graded again,
+        # never a stored result without the log of the run that made it.
+        folder = session.store.result_path(result.student.key).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        keep_logs(folder, result, key=run.key, timings=run.timings,
                   reused=run.reused, workdir=run.workdir, gpu=env.get("CUDA_VISIBLE_DEVICES"), execution=execution)
+        session.store.save_result(result)
         if run.executed and run.workdir is not None:
             task = asyncio.ensure_future(_remove_when_stopped(run))
             cleanups.add(task)
