@@ -83,3 +83,25 @@ def test_run_stage_keeps_a_stage_exception_on_the_record_and_skips_the_sound_sta
     asyncio.run(run_stage(Stage("finish", lambda s, r: calls.append("always"), when=lambda s, r: True), None, run))
     assert run.error is not None and run.error.kind == "internal" and "RuntimeError: boom" in run.error.message
     assert calls == ["always"]
+
+
+def test_the_file_is_read_once_what_is_hashed_and_keyed_is_what_was_graded(tmp_path):
+    """A file replaced between reading and hashing (a sync client, a second upload) must not
+    give a result whose hashes and key belong to other bytes than the ones graded."""
+    import hashlib
+
+    from grader.pipeline.session import GradingSession
+
+    path = write(notebook(md("## Q1"), code("answer = 42")), tmp_path / "subs" / "s.ipynb")
+    graded = path.read_bytes()
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text(TINY)
+    session = GradingSession(load_rubric(str(rubric)), tmp_path / "out", GradingOptions(static=True))
+    run = SubmissionRun(Submission(path=path, student=Student(key="s")))
+    stages.load(session, run)
+    write(notebook(md("## Q1"), code("answer = 41  # replaced")), path)
+    stages.result_key(session, run)
+    assert run.hashes[0] == hashlib.sha256(graded).hexdigest()
+    assert run.key == session.key_for(run.submission, run.settings, notebook_bytes=graded)
+    assert run.key != session.key_for(run.submission, run.settings)  # the bytes on disk now
+    assert run.data is None  # not kept for the rest of the batch

@@ -51,6 +51,19 @@ def test_list_does_not_import_keras():
     assert out.stdout.strip() == "False"
 
 
+def test_the_cache_variable_the_help_names_is_the_one_training_reads():
+    import grader.cli.reference as cli_reference
+    import grader.course.reference as course_reference
+
+    assert cli_reference.CACHE_ENV == course_reference.CACHE_ENV
+
+
+def test_the_grade_command_line_imports_no_numpy_until_a_command_needs_it():
+    code = "import sys, grader.cli, grader.batch.local; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_list_marks_references_whose_data_the_grader_cannot_load():
     rows = {row.name: row for row in list_references()}
     assert rows["cifar10_cnn"].trainable_here and not rows["eight_faces_cnn"].trainable_here

@@ -98,6 +98,22 @@ def test_worker_processes_give_the_results_of_one_process(tmp_path, monkeypatch)
     assert all((pooled / name / "grading.log").is_file() for name in alone)
 
 
+def test_a_static_batch_grades_in_one_event_loop_per_process(tmp_path, monkeypatch):
+    """asyncio.run per submission formats the repr of the whole run on Python 3.11 (its SIGINT
+    handler's lookup): the sequential path reuses one loop, and closes it at the end."""
+    import asyncio
+
+    folder, rubric = _class(tmp_path, 3)
+    monkeypatch.setattr(static_batch, "static_processes", lambda: 1)
+    loops = []
+    real = asyncio.new_event_loop
+    monkeypatch.setattr(asyncio, "new_event_loop", lambda: loops.append(real()) or loops[-1])
+    monkeypatch.setattr(asyncio, "run", lambda *a, **k: pytest.fail("asyncio.run per submission"))
+    out = _grade(tmp_path, folder, rubric, "out")
+    assert len(_scores(out)) == 3
+    assert len(loops) == 1 and loops[0].is_closed()
+
+
 def _die(submission):
     os._exit(3)  # a worker killed (out of memory, say)
 
@@ -124,12 +140,12 @@ def test_results_and_reports_of_a_static_batch_are_not_flushed_one_by_one(tmp_pa
     assert len(calls) <= 4
 
 
-def test_a_static_batch_imports_neither_matplotlib_nor_tensorflow(tmp_path):
+def test_a_static_batch_imports_neither_matplotlib_nor_tensorflow_nor_numpy(tmp_path):
     folder, rubric = _class(tmp_path, 2)
     probe = ("import sys\nfrom grader.cli.root import main\n"
              f"try:\n    main(['run', {str(folder)!r}, '--rubric', {str(rubric)!r}, '--static', '--quiet', "
              f"'--out', {str(tmp_path / 'out')!r}])\nexcept SystemExit:\n    pass\n"
-             "print(sorted(m for m in ('matplotlib', 'tensorflow', 'keras') if m in sys.modules))")
+             "print(sorted(m for m in ('matplotlib', 'tensorflow', 'keras', 'numpy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.static.logs import parse_test_scores, parse_training_log, render_terminal
+from grader.static.logs import parse_logs_and_scores, parse_test_scores, parse_training_log, render_terminal
 
 # Seed 002 (a Keras 2.0 lecture): fit_generator's log, epochs 5-28 left out by the slides.
 SEED_002_LOG = """\
@@ -203,3 +203,16 @@ def test_figures_that_are_not_about_the_test_set_are_ignored():
 def test_odd_text_never_raises(garbage):
     parse_training_log(garbage)
     parse_test_scores(garbage)
+
+
+@pytest.mark.parametrize("text", [
+    SEED_002_LOG,
+    SEED_002_LOG + "313/313 [====] - 1s - loss: 1.1 - accuracy: 0.63\nTest accuracy: 0.6307\n",
+    keras1_progress(1, 2, 100, 10, {"loss": 0.9, "acc": 0.5}) + "Test loss, test acc: [1.1, 0.63]\n",
+    "Epoch 1/3\n10/10 [==] - loss: 0.5\nEpoch 2/3\n5/10 [=>.] - ETA: 1s - loss: 0.4",  # interrupted
+    "no log here\nTEST ACCURACY: 81%\n", "", "\b\b\r", "100/Unknown - loss: x",
+])
+def test_one_walk_reads_what_the_two_parsers_read(text):
+    logs, scores = parse_logs_and_scores(text)
+    assert logs == parse_training_log(text)
+    assert scores == parse_test_scores(text)

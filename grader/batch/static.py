@@ -51,10 +51,30 @@ def static_processes() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_LOOP: tuple[int, asyncio.AbstractEventLoop] | None = None  # (pid, the loop this process grades in)
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop, made once: a forked worker makes its own. Not ``asyncio.run``
+    per submission: on Python 3.11 each call formats the repr of its task's result (the whole
+    run, notebook and evidence), which cost more than reading the outputs."""
+    global _LOOP
+    if _LOOP is None or _LOOP[0] != os.getpid() or _LOOP[1].is_closed():
+        _LOOP = (os.getpid(), asyncio.new_event_loop())
+    return _LOOP[1]
+
+
+def _close_loop() -> None:
+    global _LOOP
+    if _LOOP is not None and _LOOP[0] == os.getpid():
+        _LOOP[1].close()
+    _LOOP = None
+
+
 def _graded(session: GradingSession, submission: Submission) -> tuple[GradeResult, str, dict[str, float]]:
     """One submission's result, its key and its stage timings; whatever happens, a result."""
     try:
-        run = asyncio.run(grade(session, submission))
+        run = _loop().run_until_complete(grade(session, submission))
         result = run.result
         if result is None:  # the stages never got to the result: a runner's fault, this submission's loss
             result = session.failed_result(submission, f"internal grader error: {run.error.message if run.error else '?'}",
@@ -114,7 +134,10 @@ def grade_static(
             pass
         finally:
             _SESSION = None
-    for submission in submissions[len(results):]:
-        result, key, timings = _graded(session, submission)
-        done(submission, result, key, timings, None)
+    try:
+        for submission in submissions[len(results):]:
+            result, key, timings = _graded(session, submission)
+            done(submission, result, key, timings, None)
+    finally:
+        _close_loop()
     return results

@@ -48,19 +48,28 @@ _HEADING = re.compile(r"^[ \t]{0,3}+(#{1,6})[ \t]++((?:[^ \t]++|[ \t]++(?!#*+[ \
 def headings(evidence: Evidence) -> list[Heading]:
     """Every markdown heading of the notebook, in order."""
     found: list[Heading] = []
-    in_fence = False
     for cell in evidence.cells:
         if cell.cell_type != "markdown":
             continue
-        for line in cell.source.splitlines():
-            if line.lstrip().startswith("```"):
-                in_fence = not in_fence
-                continue
-            match = None if in_fence else _HEADING.match(line)
-            if match:
-                found.append(Heading(cell.index, len(found), len(match.group(1)), match.group(2).strip()))
-        in_fence = False
+        for level, text in _cell_headings(cell.source):
+            found.append(Heading(cell.index, len(found), level, text))
     return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _cell_headings(source: str) -> tuple[tuple[int, str], ...]:
+    """(level, text) of each heading of one markdown cell: a code fence ends with its cell. A
+    report and the checks ask for a notebook's headings many times: each cell is read once."""
+    found: list[tuple[int, str]] = []
+    in_fence = False
+    for line in source.splitlines():
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+            continue
+        match = None if in_fence else _HEADING.match(line)
+        if match:
+            found.append((len(match.group(1)), match.group(2).strip()))
+    return tuple(found)
 
 
 def headings_hint(evidence: Evidence) -> str:

@@ -9,7 +9,6 @@ import click
 
 from grader.cli.reference import CommandFailed, rich_progress
 from grader.cli.root import _example, main
-from grader.course.calibrate import calibrate, format_calibration
 from grader.errors import GraderError
 
 
@@ -30,6 +29,8 @@ from grader.errors import GraderError
 def calibrate_command(rubric: str, seeds: int, data_source: str | None, epochs: int | None, train_size: int | None,
                       test_size: int | None, cache_dir: Path | None, no_cache: bool, json_path: Path | None) -> None:
     """Retrain RUBRIC's reference solutions and show the margin to each accuracy threshold."""
+    from grader.course.calibrate import calibrate, format_calibration
+
     hook, bars = rich_progress()
     try:
         with bars:

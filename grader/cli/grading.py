@@ -20,13 +20,18 @@ def _load_rubric(name: str):
 def _check_data_inputs(rubric, options) -> None:
     """Refuse a bad ``--data`` or ``--hidden-test`` file (unreadable, wrong keys, shapes or labels)
     and a dataset that is not available offline, before anything is written or started."""
+    name = rubric.dataset
+    source = None
+    if name and not options.static:
+        source = options.data or rubric.data_source or "auto"
+    elif options.data and options.data not in ("auto", "keras-cache", "synthetic"):
+        source = options.data  # named on the command line: still a file to check
+    if source is None and not options.hidden_test:
+        return  # nothing to check (grading from saved outputs): NumPy is not imported
     from grader.data.load import check_hidden_test, check_source
 
-    name = rubric.dataset
-    if name and not options.static:
-        check_source(name, options.data or rubric.data_source or "auto")
-    elif options.data and options.data not in ("auto", "keras-cache", "synthetic"):
-        check_source(name, options.data)  # named on the command line: still a file to check
+    if source is not None:
+        check_source(name, source)
     if options.hidden_test:
         check_hidden_test(Path(options.hidden_test), name)
 

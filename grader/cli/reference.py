@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from grader.cli.root import _example, main
-from grader.course.reference import (CACHE_ENV, ProgressHook, TrainingProgress, format_reference_list, format_train_report,
-                                     list_references, percent, show_reference, train_reference)
 from grader.errors import GraderError
 from grader.model.evidence import accuracy_of
+
+if TYPE_CHECKING:
+    from grader.course.reference import ProgressHook, TrainingProgress
+
+# grader.course.reference.CACHE_ENV; that module (NumPy, the reference models) is imported by the
+# commands that train, not by every `grade` command.
+CACHE_ENV = "NN_GRADER_CACHE"
 
 
 class CommandFailed(click.ClickException):
@@ -28,6 +33,8 @@ def rich_progress() -> tuple[ProgressHook, Any]:
     """A progress hook drawing one bar per seed on stderr, and the ``rich`` Progress to enter."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from grader.course.reference import percent
 
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TextColumn("{task.fields[note]}"), console=Console(stderr=True), transient=False)
@@ -75,6 +82,8 @@ def reference_group() -> None:
 @reference_group.command("list", epilog=_example("grade reference list"))
 def list_command() -> None:
     """List every reference model with its documented parameter figures."""
+    from grader.course.reference import format_reference_list, list_references
+
     click.echo(format_reference_list(list_references()))
 
 
@@ -83,6 +92,8 @@ def list_command() -> None:
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), help="A local weights file to load.")
 def show_command(name: str, weights: Path | None) -> None:
     """Print NAME's summary as Keras prints it, with the documented figures."""
+    from grader.course.reference import show_reference
+
     try:
         click.echo(show_reference(name, weights=weights))
     except GraderError as exc:
@@ -99,6 +110,8 @@ def train_command(name: str, seeds: int, batch_size: int | None, data_source: st
                   test_size: int | None, epochs: int | None, cache_dir: Path | None, no_cache: bool,
                   json_path: Path | None) -> None:
     """Train NAME once per seed and report its test accuracy, mean ± std."""
+    from grader.course.reference import format_train_report, train_reference
+
     hook, bars = rich_progress()
     try:
         with bars:

@@ -38,12 +38,15 @@ def code_hash(nb: nbformat.NotebookNode) -> str:
     return hashlib.sha256("\n\x00\n".join(parts).encode("utf-8")).hexdigest()
 
 
-def notebook_hashes(path: Path, nb: nbformat.NotebookNode | None = None) -> tuple[str, str]:
-    """(SHA-256 of the file's bytes, :func:`code_hash`); "" for what cannot be read."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return "", ""
+def notebook_hashes(path: Path, nb: nbformat.NotebookNode | None = None, *,
+                    data: bytes | None = None) -> tuple[str, str]:
+    """(SHA-256 of the file's bytes, :func:`code_hash`); "" for what cannot be read. ``data``:
+    the file's bytes, when they were read already."""
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return "", ""
     if nb is None:
         try:
             nb = nbformat.reads(data.decode("utf-8"), as_version=4)

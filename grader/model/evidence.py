@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import types
@@ -543,19 +544,61 @@ def accuracy_of(results: dict[str, float]) -> float | None:
 
 def to_json(obj: Any) -> Any:
     """A JSON-ready structure for any evidence dataclass (or list/dict of them)."""
+    kind = type(obj)
+    if kind in _ATOMS:
+        return obj
+    if kind is list or kind is tuple:
+        return [item if type(item) in _ATOMS else to_json(item) for item in obj]
+    if kind is dict:
+        return {str(k): v if type(v) in _ATOMS else to_json(v) for k, v in obj.items()}
     if isinstance(obj, Level):
         return obj.label
     if isinstance(obj, enum.Enum):
         return obj.value
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    plan = _PLANS.get(kind)
+    if plan is None and dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        plan = _PLANS[kind] = tuple((f.name, bool(f.metadata.get("omit_if_default")), f.default)
+                                    for f in dataclasses.fields(obj))
+    if plan is not None:
         # Fields added later are left out at their default, so stored files keep their form.
-        return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                if not (f.metadata.get("omit_if_default") and getattr(obj, f.name) == f.default)}
+        out = {}
+        for name, omit_if_default, default in plan:
+            value = getattr(obj, name)
+            if omit_if_default and value == default:
+                continue
+            out[name] = value if type(value) in _ATOMS else to_json(value)
+        return out
     if isinstance(obj, dict):
         return {str(k): to_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_json(v) for v in obj]
     return obj
+
+
+def copy_evidence(obj: _T) -> _T:
+    """A deep copy of an evidence dataclass tree (or list/dict of them), as ``copy.deepcopy``
+    makes one but in a fraction of the time: evidence holds no shared or cyclic parts."""
+    kind = type(obj)
+    if kind in _ATOMS or isinstance(obj, enum.Enum):
+        return obj
+    if kind is list:
+        return [item if type(item) in _ATOMS else copy_evidence(item) for item in obj]  # type: ignore[return-value]
+    if kind is dict:
+        return {k: v if type(v) in _ATOMS else copy_evidence(v) for k, v in obj.items()}  # type: ignore[return-value]
+    if kind is tuple:
+        return tuple(copy_evidence(item) for item in obj)  # type: ignore[return-value]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type) and kind.__dict__.get("__slots__") is None:
+        copied = object.__new__(kind)
+        for name, value in obj.__dict__.items():
+            copied.__dict__[name] = value if type(value) in _ATOMS else copy_evidence(value)
+        return copied
+    return copy.deepcopy(obj)
+
+
+# Values that are their own JSON (exact types: an IntEnum such as Level is not an int here).
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+# Each dataclass's fields, as to_json walks them: (name, omitted at its default, the default).
+_PLANS: dict[type, tuple[tuple[str, bool, Any], ...]] = {}
 
 
 _T = typing.TypeVar("_T")

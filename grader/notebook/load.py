@@ -33,7 +33,7 @@ try:  # optional: a faster JSON reader (see _fast_json)
 except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
 
-__all__ = ["load_notebook", "load_notes", "DEFAULT_MAX_BYTES", "NOTES_KEY"]
+__all__ = ["load_notebook", "load_notes", "read_notebook_bytes", "DEFAULT_MAX_BYTES", "NOTES_KEY"]
 
 DEFAULT_MAX_BYTES = 100 * 2**20
 
@@ -74,7 +74,7 @@ _PYTHON_START = re.compile(
 
 
 def load_notebook(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                  full_schema: bool = True) -> nbformat.NotebookNode:
+                  full_schema: bool = True, data: bytes | None = None) -> nbformat.NotebookNode:
     """Read ``path`` as a Jupyter notebook, or say precisely why it is not one.
 
     Returns an nbformat-4 ``NotebookNode`` in which every cell has a unique ``id``. Conversions
@@ -87,12 +87,16 @@ def load_notebook(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
     ``output_type`` and text fields — and refuses a file that breaks it with the same kind of
     error. Neither decodes embedded images.
 
+    ``data``: the file's bytes as :func:`read_notebook_bytes` returned them, when the caller
+    also hashes them (the file is then read once: what is hashed is what is graded).
+
     Raises :class:`~grader.errors.NotebookError` (``kind="invalid_notebook"``) for every file
     that cannot be graded; ``error.line`` is set when a line number is known (JSON syntax
     errors, merge-conflict markers).
     """
     path = Path(path)
-    data = _read_bytes(path, max_bytes)
+    if data is None:
+        data = read_notebook_bytes(path, max_bytes)
     raw = _fast_json(data)
     if raw is None:
         raw = _parse_json(_decode(data))
@@ -120,7 +124,10 @@ def load_notes(nb: nbformat.NotebookNode) -> list[str]:
 # Bytes → text
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
+def read_notebook_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of the notebook file at ``path``; raises :class:`~grader.errors.NotebookError`
+    (what :func:`load_notebook` says) for a folder, a missing, unreadable, oversized or empty file."""
+    path = Path(path)
     try:
         if path.is_dir():
             raise NotebookError(f"{path.name} is a folder, not a notebook file.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader import __version__
-from grader.data.load import load_dataset
 from grader.errors import DatasetError
 
 __all__ = ["prepared_dataset"]
@@ -72,6 +71,8 @@ def prepared_dataset(name: str, source: str, train_size: int | None, test_size: 
             if "error" in meta:
                 raise DatasetError(meta["error"])
         else:
+            from grader.data.load import load_dataset  # NumPy: only a batch that prepares data imports it
+
             data = load_dataset(name, source=source, train_size=train_size, test_size=test_size)
             data.save_npz(partial)
             meta = {"fingerprint": data.fingerprint(), "class_names": list(data.class_names)}

@@ -37,6 +37,7 @@ class SubmissionRun:
     began: float = field(default_factory=time.perf_counter)
     env: dict[str, str] = field(default_factory=dict)  # this kernel's own variables (its GPU); not in the key
     nb: nbformat.NotebookNode | None = None
+    data: bytes | None = None  # the file's bytes, read once: parsed, hashed, keyed (then dropped)
     saved: Evidence | None = None  # parsed from the outputs saved in the submitted file
     blanks: list[tuple[int, str]] = field(default_factory=list)  # template placeholders
     had_outputs: bool = True

@@ -113,15 +113,17 @@ class GradingSession:
         shutil.rmtree(self.work_root, ignore_errors=True)
 
     # -- one submission, what depends on the batch
-    def key_for(self, submission: Submission, settings: ExecutionSettings) -> str:
-        """The result key of ``submission`` run with ``settings`` (grader.store.result_store)."""
+    def key_for(self, submission: Submission, settings: ExecutionSettings, *,
+                notebook_bytes: bytes | None = None) -> str:
+        """The result key of ``submission`` run with ``settings`` (grader.store.result_store);
+        ``notebook_bytes``: its file's bytes, when they were read already."""
         config = self.config
         execution = settings.fingerprint()
         # The prepared data lies in this session's temporary folder: its path changes with every
         # batch, its file name (the data's fingerprint) only with the data.
         execution["datasets"] = {k: Path(v).name for k, v in sorted(settings.datasets.items())}
         return result_key(
-            notebook_bytes=Path(submission.path).read_bytes(),
+            notebook_bytes=Path(submission.path).read_bytes() if notebook_bytes is None else notebook_bytes,
             support_files=settings.support_files,
             settings={"execution": execution, "static": config.static,
                       "data": {k: p.name for k, p in self.datasets.items()}, "verify": config.verify,

@@ -32,7 +32,7 @@ from grader.findings.identical import notebook_hashes
 from grader.findings.integrity import integrity_findings, load_test_images
 from grader.model.evidence import Evidence, Finding
 from grader.model.results import SubmissionProblem
-from grader.notebook.load import load_notebook, load_notes
+from grader.notebook.load import load_notebook, load_notes, read_notebook_bytes
 from grader.notebook.unfinished import had_outputs, placeholders
 from grader.pipeline.compare import compare_with_measurement
 from grader.pipeline.problems import fall_back_to_saved_outputs, problems_from
@@ -54,7 +54,8 @@ def load(session: GradingSession, run_: SubmissionRun) -> None:
     try:
         # Static mode only reads the notebook: the grader's structural check, not the
         # whole schema (executed mode hands the notebook on to nbclient).
-        run_.nb = load_notebook(path, full_schema=not session.config.static)
+        run_.data = read_notebook_bytes(path)
+        run_.nb = load_notebook(path, full_schema=not session.config.static, data=run_.data)
     except NotebookError as exc:
         run_.problem = SubmissionProblem(exc.kind, str(exc))
         return
@@ -73,12 +74,13 @@ def read_saved_outputs(session: GradingSession, run_: SubmissionRun) -> None:
 def result_key(session: GradingSession, run_: SubmissionRun) -> None:
     """The hashes of the file and the key its result and evidence are stored under."""
     assert run_.nb is not None
-    run_.hashes = notebook_hashes(Path(run_.submission.path), run_.nb)
+    run_.hashes = notebook_hashes(Path(run_.submission.path), run_.nb, data=run_.data)
     run_.had_outputs = had_outputs(run_.nb)
     settings = session.settings()
     settings.hidden.append(Path(run_.submission.path).parent)  # the other students' files
     run_.settings = settings
-    run_.key = session.key_for(run_.submission, settings)
+    run_.key = session.key_for(run_.submission, settings, notebook_bytes=run_.data)
+    run_.data = None  # what was graded is hashed; the bytes are not needed again
 
 
 def stored_evidence(session: GradingSession, run_: SubmissionRun) -> None:

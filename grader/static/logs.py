@@ -94,6 +94,8 @@ _METRIC = re.compile(r"(?:^|\s)-\s++([A-Za-z_][\w./]*+)\s*+:\s++(" + _NUMBER + r
 
 def _metrics(line: str) -> dict[str, float]:
     values: dict[str, float] = {}
+    if ":" not in line:  # every metric has one: most lines of a log are skipped without a search
+        return values
     for key, value in _METRIC.findall(line):
         if key == "ETA":
             continue
@@ -406,11 +408,19 @@ def parse_test_scores(text: str) -> list[ParsedScore]:
     >>> [s.results for s in parse_test_scores("Test loss: 1.1\\nTest accuracy: 63.07%")]
     [{'loss': 1.1}, {'accuracy': 0.6307}]
     """
+    return parse_logs_and_scores(text)[1]
+
+
+def parse_logs_and_scores(text: str) -> tuple[list[ParsedLog], list[ParsedScore]]:
+    """:func:`parse_training_log` and :func:`parse_test_scores` of ``text`` from one walk of its
+    lines (a cell's output is read for both)."""
     try:
         lines = render_terminal(text).split("\n")
-        _, bars = _scan(lines)
+        logs, bars = _scan(lines)
+        # Every printed-score pattern needs the word (casefold: as IGNORECASE matches).
         printed = [score for number, line in enumerate(lines)
-                   for score in _printed_scores(number, line)]
+                   for score in _printed_scores(number, line)] if "test" in text.casefold() else []
     except Exception:  # noqa: BLE001 - never let a student's output break grading
-        return []
-    return sorted(printed + bars, key=lambda score: score.line)
+        return [], []
+    return ([log for log in logs if log.epochs_shown or log.interrupted],
+            sorted(printed + bars, key=lambda score: score.line))

@@ -31,7 +31,6 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import html
 import re
 import time
@@ -46,11 +45,12 @@ from grader.model.evidence import (
     CompileInfo,
     Evaluation,
     Evidence,
-    FitArgs,
     Finding,
+    FitArgs,
     Level,
     ModelSnapshot,
     TrainingRun,
+    copy_evidence,
 )
 from grader.notebook.cells import cell_ref, cells_from_notebook, multiline_text, raw_cells, strip_tags
 from grader.static.calls import (
@@ -69,8 +69,7 @@ from grader.static.calls import (
 from grader.static.logs import (
     ParsedLog,
     ParsedScore,
-    parse_test_scores,
-    parse_training_log,
+    parse_logs_and_scores,
     render_terminal,
     strip_ansi,
 )
@@ -229,7 +228,7 @@ class _StaticReader:
         if found is None and like is not None:
             for model in reversed(self.code_models):
                 if model.cell <= cell.index and \
-                        fill_activations(copy.deepcopy(like), model.architecture):
+                        fill_activations(copy_evidence(like), model.architecture):
                     return model
         return found
 
@@ -325,10 +324,11 @@ class _StaticReader:
         for summary in parse_summary(text):
             events.append(_Event(line=summary.line, order=order, summary=summary))
             order += 1
-        for log in parse_training_log(text):
+        logs, scores = parse_logs_and_scores(text)
+        for log in logs:
             events.append(_Event(line=log.line, order=order, log=log))
             order += 1
-        for score in parse_test_scores(text):
+        for score in scores:
             events.append(_Event(line=score.line, order=order, score=score))
             order += 1
         events.sort(key=lambda event: (event.line, event.order))
@@ -399,7 +399,7 @@ class _StaticReader:
         receiver = call.receiver if call is not None else None
         model = self._model_of_fit(receiver, planned)
         if model is not None:
-            model_id, architecture = model.model_id, copy.deepcopy(model.architecture)
+            model_id, architecture = model.model_id, copy_evidence(model.architecture)
         else:
             key = receiver or f"cell{cell.index}"
             if key not in self.unsummarised:
@@ -409,7 +409,7 @@ class _StaticReader:
             what = f"the model in `{receiver}`" if receiver else "the model"
             rebuilt = self._from_code(receiver, cell)
             if rebuilt is not None:
-                architecture = copy.deepcopy(rebuilt.architecture)
+                architecture = copy_evidence(rebuilt.architecture)
                 counts = "" if architecture.params_known else \
                     "; its parameter counts are unknown (the input shape is not in the code)"
                 self.finding(
