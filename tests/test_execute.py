@@ -186,6 +186,21 @@ def test_the_next_notebook_runs_normally_after_a_dead_kernel(tmp_path):
     assert "42" in execution.notebook.cells[0].outputs[0]["text"]
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts this process's threads in /proc")
+def test_each_kernels_client_is_ended_no_zmq_thread_is_left_per_notebook(tmp_path):
+    """Its sockets are closed and its context ended in the event loop's thread (another thread
+    ending them under the loop aborts the grader); a batch of a thousand must not keep a
+    thousand zmq I/O threads."""
+    def threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    run_notebook(notebook(code("x = 0")), tmp_path / "warm", ExecutionSettings(cell_timeout=30))
+    before = threads()
+    for n in range(3):
+        run_notebook(notebook(code(f"x = {n}")), tmp_path / f"run{n}", ExecutionSettings(cell_timeout=30))
+    assert threads() <= before
+
+
 def test_cell_timeout_interrupts_the_cell_and_later_cells_run(tmp_path):
     nb = notebook(code("import time\ntime.sleep(60)"), code("print('still here')"))
     execution = run_notebook(nb, tmp_path / "run", ExecutionSettings(cell_timeout=2))

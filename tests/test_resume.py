@@ -165,7 +165,7 @@ def test_ctrl_c_stops_kernels_keeps_results_and_releases_the_lock(tmp_path, tiny
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     _, errors = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 130, errors[-3000:]
     assert "stopped (Ctrl-C)" in errors and "Traceback" not in errors
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in kernels) and time.monotonic() < deadline:

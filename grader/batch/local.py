@@ -129,7 +129,7 @@ async def grade_submissions(
                         executed()
             except asyncio.CancelledError:
                 if run.prepared is not None:
-                    shutdown_in_background(run.prepared)
+                    shutdown_in_background(run.prepared, stopping=True)
                 raise
             result = run.result
             if result is None:  # the stages never got to the result: a runner's fault, this submission's loss
@@ -211,7 +211,7 @@ async def _ahead(session: GradingSession, run: SubmissionRun, stages: tuple[Stag
             task.cancel()
             raise asyncio.CancelledError from None
         if run.prepared is not None:
-            shutdown_in_background(run.prepared)
+            shutdown_in_background(run.prepared, stopping=True)
         raise
 
 

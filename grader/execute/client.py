@@ -440,22 +440,58 @@ _SHUTDOWNS: set[asyncio.Task] = set()
 _STOP_CHANNELS_S = 10.0
 
 
-def _stop_channels(kc: Any) -> None:
+# The client's channels that are plain zmq sockets polled by the event loop (jupyter_client's
+# names); the heartbeat channel is a thread with its own socket.
+_SOCKET_CHANNELS = ("_shell_channel", "_iopub_channel", "_stdin_channel", "_control_channel")
+
+
+def _close_sockets(kc: Any) -> None:
+    """Close the client's sockets in the event loop's thread, the one that polls them: a zmq socket
+    closed from another thread while the loop (a cancelled cell's tasks, on Ctrl-C) still uses it
+    aborts the whole grader (libzmq: "Assertion failed: pfd.revents & POLLIN")."""
+    for name in _SOCKET_CHANNELS:
+        channel = getattr(kc, name, None)
+        if channel is not None:
+            try:
+                channel.close()
+            except Exception:
+                pass
+
+
+def _stop_heartbeat(kc: Any) -> None:
+    """Join the client's heartbeat thread (it can wait for ever for a reply from a killed kernel:
+    a daemon thread of its own does it) and close its socket. Never touches a channel that does
+    not exist yet (the client's properties would create it, with a new socket, in this thread)."""
     try:
-        kc.stop_channels()
+        heartbeat = getattr(kc, "_hb_channel", None)
+        if heartbeat is not None and heartbeat.is_alive():
+            heartbeat.stop()
     except Exception:
         pass
 
 
-def shutdown_in_background(prepared: PreparedRun) -> None:
-    """Stop the kernel without waiting for it: the result does not depend on a graceful exit."""
+def _destroy_context(kc: Any) -> None:
+    """End the client's own zmq context (its I/O thread), in the event loop's thread once none of
+    its sockets is left: ``term`` from another thread while the loop still polls aborts as well."""
+    try:
+        if getattr(kc, "_created_context", False) and not kc.context.closed:
+            kc.context.destroy(linger=0)
+    except Exception:
+        pass
+
+
+def shutdown_in_background(prepared: PreparedRun, *, stopping: bool = False) -> None:
+    """Stop the kernel without waiting for it: the result does not depend on a graceful exit.
+
+    ``stopping``: the grader is stopping (Ctrl-C): the cancelled cell's tasks may still hold the
+    client's sockets, and the context is left to the exit instead of being ended under them."""
 
     async def stop() -> None:
-        # jupyter_client joins its heartbeat thread here, and that thread can wait for ever for a
-        # reply from a kernel that was killed: stopping the channels must not hold up the event
-        # loop that runs the other notebooks, nor the grader's exit (a daemon thread, not an executor).
-        stopper = threading.Thread(target=_stop_channels, args=(prepared.client.kc,), daemon=True,
-                                   name="nn-grader-stop-channels")
+        kc = prepared.client.kc
+        _close_sockets(kc)
+        # Stopping the heartbeat must not hold up the event loop that runs the other notebooks,
+        # nor the grader's exit (a daemon thread, not an executor).
+        stopper = threading.Thread(target=_stop_heartbeat, args=(kc,), daemon=True, name="nn-grader-stop-channels")
         stopper.start()
         deadline = time.monotonic() + _STOP_CHANNELS_S
         while stopper.is_alive() and time.monotonic() < deadline:
@@ -464,6 +500,8 @@ def shutdown_in_background(prepared: PreparedRun) -> None:
             await prepared.km.shutdown_kernel(now=True)
         except Exception:
             pass
+        if not stopping and not stopper.is_alive():
+            _destroy_context(kc)
 
     task = asyncio.ensure_future(stop())
     _SHUTDOWNS.add(task)
