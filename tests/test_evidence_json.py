@@ -61,3 +61,25 @@ def test_an_evidence_copy_equals_a_deep_copy_and_shares_nothing_mutable(sample):
         run.history.setdefault("loss", []).append(9.9)
         assert len(original.architecture.layers) == layers
         assert original.history.get("loss", []) == losses
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_a_result_read_back_from_its_json_is_the_same_result(sample):
+    from grader.model.results import GradeResult
+
+    result = getattr(report_samples, sample)()
+    data = json.loads(json.dumps(to_json(result)))
+    assert to_json(GradeResult.from_json(data)) == data
+
+
+def test_reading_back_still_refuses_a_wrong_shape_and_widens_an_integer_to_a_float():
+    from grader.model.evidence import FitArgs, TrainingRun, from_json
+
+    with pytest.raises(ValueError, match="expected a number"):
+        from_json(FitArgs, {"batch_size": 32, "validation_split": "a fifth"})
+    with pytest.raises(ValueError, match="expected an integer"):
+        from_json(FitArgs, {"epochs": 2.5})
+    assert from_json(dict[str, list[float]], {"loss": [1, 0.5]}) == {"loss": [1.0, 0.5]}
+    assert type(from_json(dict[str, list[float]], {"loss": [1]})["loss"][0]) is float
+    with pytest.raises(ValueError, match="missing"):
+        from_json(TrainingRun, {"index": 0, "model_id": "m1"})

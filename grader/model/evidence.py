@@ -609,7 +609,28 @@ def from_json(cls: type[_T], data: Any) -> _T:
     return _build(cls, data, getattr(cls, "__name__", "value"))
 
 
+# Types whose JSON value of exactly that type is the value itself (a float field given an int
+# goes the long way, and becomes a float).
+_SAME: dict[Any, type] = {str: str, float: float, int: int, bool: bool}
+# Each dataclass's (field name, type) pairs: the annotations are text (postponed), and reading
+# them for every object of a result took most of the time of loading it.
+_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _fields_of(tp: type) -> tuple[tuple[str, Any], ...]:
+    fields = _FIELDS.get(tp)
+    if fields is None:
+        hints = typing.get_type_hints(tp)
+        fields = _FIELDS[tp] = tuple((f.name, hints[f.name]) for f in dataclasses.fields(tp))
+    return fields
+
+
 def _build(tp: Any, data: Any, where: str) -> Any:
+    try:
+        if _SAME.get(tp) is type(data):  # most of a result: text and numbers already of their type
+            return data
+    except TypeError:  # an unhashable annotation: the long way
+        pass
     origin = typing.get_origin(tp)
     if tp is Any:
         return data
@@ -649,11 +670,10 @@ def _build(tp: Any, data: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(data, dict):
             raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
-        hints = typing.get_type_hints(tp)
         kwargs = {}
-        for f in dataclasses.fields(tp):
-            if f.name in data:
-                kwargs[f.name] = _build(hints[f.name], data[f.name], f"{where}.{f.name}")
+        for name, hint in _fields_of(tp):
+            if name in data:
+                kwargs[name] = _build(hint, data[name], f"{where}.{name}")
         try:
             return tp(**kwargs)
         except TypeError as exc:
