@@ -36,3 +36,17 @@ def tiny_rubric(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def cifar():
+    from grader.data.load import load_dataset
+
+    return load_dataset("cifar10", source="synthetic", train_size=600, test_size=200)
+
+
+@pytest.fixture(scope="module")
+def test_images(cifar):
+    from grader.findings.integrity import TestImages
+
+    return TestImages(cifar.x_test)

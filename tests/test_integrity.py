@@ -9,21 +9,10 @@ import numpy as np
 import pytest
 
 from grader.execute.bundle import read_bundle
-from grader.data.load import load_dataset
 from grader.model.evidence import DataFingerprint, Evidence, Figure, FitArgs, Level
-from grader.findings.integrity import TestImages, integrity_findings, load_test_images
+from grader.findings.integrity import integrity_findings, load_test_images
 from grader.kernel.recorder import rank_signatures
 from tests.rubric_fixtures import cifar_cnn, history, run, verified
-
-
-@pytest.fixture(scope="module")
-def cifar():
-    return load_dataset("cifar10", source="synthetic", train_size=600, test_size=200)
-
-
-@pytest.fixture(scope="module")
-def test_images(cifar):
-    return TestImages(cifar.x_test)
 
 
 def _kinds(findings, kind):

@@ -31,15 +31,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from grader.clean.pipes import read_bounded
 from grader.model.evidence import VerificationStatus
 
 __all__ = ["MAX_COLUMNS", "PREDICT", "START_SECONDS", "answer_cap", "predict", "read_answer", "unavailable"]
@@ -212,28 +211,13 @@ def read_answer(raw: bytes, *, rows: int, budget: bool = False, batch: int = 32,
 def _read_bounded(proc: subprocess.Popen, cap: int, seconds: float | None) -> tuple[bytes, str | None]:
     """``proc``'s standard output, and what stopped it (``"time"``, ``"size"``) or None."""
     assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    deadline = time.monotonic() + seconds if seconds else None
-    chunks: list[bytes] = []
-    size, stopped = 0, None
-    while True:
-        wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
-        ready, _, _ = select.select([fd], [], [], wait)
-        if ready:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > cap:
-                stopped = "size"
-        if stopped is None and deadline is not None and time.monotonic() >= deadline:
-            stopped = "time"
+    try:
+        data, stopped = read_bounded(proc.stdout.fileno(), cap=cap, seconds=seconds, poll_s=0.5)
         if stopped:
             proc.kill()  # bwrap's --die-with-parent takes everything in the sandbox with it
-            break
-    proc.stdout.close()
-    return b"".join(chunks), stopped
+    finally:
+        proc.stdout.close()
+    return data, stopped
 
 
 def _environment() -> dict[str, str]:

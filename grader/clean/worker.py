@@ -29,6 +29,7 @@ import sys
 from typing import Any, Callable
 
 from grader.clean import measure, retrain
+from grader.clean.pipes import read_bounded
 from grader.clean.protocol import METHOD_VARIABLE
 from grader.model.evidence import VerificationStatus
 
@@ -138,45 +139,31 @@ class _ForkedChild:
 
 
 def _collect(child: Any, fd: int, *, rss_cap: int | None, seconds: float | None) -> tuple[bytes, str | None]:
-    """The child's answer bytes, and what stopped it (``"memory"``, ``"time"``, ``"answer"``) or None."""
-    import select
-    import time
-
+    """The child's answer bytes, and what stopped it (``"memory"``, ``"time"``, ``"size"``) or None."""
     import psutil
 
-    deadline = time.monotonic() + seconds if seconds else None
     try:
-        watched = psutil.Process(child.pid)
+        watched: Any = psutil.Process(child.pid)
     except psutil.Error:
         watched = None
-    chunks: list[bytes] = []
-    size = 0
-    stopped = None
+
+    def memory() -> str | None:
+        nonlocal watched
+        if rss_cap is None or watched is None:
+            return None
+        try:
+            return "memory" if watched.memory_info().rss > rss_cap else None
+        except psutil.Error:
+            watched = None
+            return None
+
     try:
-        while True:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > MAX_ANSWER_BYTES:
-                    stopped = "answer"
-            if stopped is None and deadline is not None and time.monotonic() > deadline:
-                stopped = "time"
-            if stopped is None and rss_cap is not None and watched is not None:
-                try:
-                    if watched.memory_info().rss > rss_cap:
-                        stopped = "memory"
-                except psutil.Error:
-                    watched = None
-            if stopped:
-                child.kill()
-                break
+        data, stopped = read_bounded(fd, cap=MAX_ANSWER_BYTES, seconds=seconds, check=memory, chunk=1 << 16)
+        if stopped:
+            child.kill()
     finally:
         os.close(fd)
-    return b"".join(chunks), stopped
+    return data, stopped
 
 
 def _outcome(raw: bytes, stopped: str | None, code: int, memory: int | None, seconds: float | None) -> dict[str, Any]:
@@ -186,7 +173,7 @@ def _outcome(raw: bytes, stopped: str | None, code: int, memory: int | None, sec
                 f"limit of {seconds:,.0f} s per model; it was stopped"}
     if stopped == "memory":
         return {"status": VerificationStatus.LIMIT, "message": f"this model needed more than {limit_words}; it was stopped"}
-    if stopped == "answer":
+    if stopped == "size":
         return {"status": VerificationStatus.ERROR, "message": f"the verifier's answer for this model was over {_gib(MAX_ANSWER_BYTES)}"}
     try:
         answer = json.loads(raw) if raw else None

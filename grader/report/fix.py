@@ -142,6 +142,9 @@ def link_errors(result: GradeResult, tasks: list["TaskView"], errors: list[CellE
     but only when it has something to explain (a check not passed).
     """
     for view in tasks:
+        if not errors:  # nothing to link: each task's scope is not worked out for nothing
+            view.errors = []
+            continue
         ranges, patterns = task_scope(view.task, result.evidence)
         if ranges or patterns:
             mine = [e for e in errors if _in_scope(e, ranges, patterns)]

@@ -9,21 +9,10 @@ import base64
 import numpy as np
 import pytest
 
-from grader.data.load import load_dataset
-from grader.findings.integrity import TestImages, integrity_findings
+from grader.findings.integrity import integrity_findings
 from grader.kernel.recorder import SIGNATURE_ROWS, rank_signatures, row_sketches, training_facts, training_rows
 from grader.model.evidence import DataFingerprint, Evidence, FitArgs
 from tests.rubric_fixtures import cifar_cnn, run
-
-
-@pytest.fixture(scope="module")
-def cifar():
-    return load_dataset("cifar10", source="synthetic", train_size=600, test_size=200)
-
-
-@pytest.fixture(scope="module")
-def test_images(cifar):
-    return TestImages(cifar.x_test)
 
 
 def _count(test_images, x) -> int:
