@@ -333,6 +333,32 @@ def test_logits_output_without_from_logits_record_is_not_assessed():
     assert result.status is Status.NOT_ASSESSED and "from_logits=True was not recorded" in result.message
 
 
+def test_an_output_activation_no_saved_output_shows_is_unknown_not_logits():
+    """Static mode: a Keras summary never prints activations; without the code matched to it the
+    output layer's activation is not known, and the report must not say "it outputs logits"."""
+    model = arch(plain("f", "Flatten", [None, 100]), dense("d", 10, 100))
+    result = check("- output_layer: true", evidence_with(model, level=Level.REPORTED), model="{fit: 1}")
+    assert result.status is Status.NOT_ASSESSED and "is not known" in result.message
+    assert "logits" not in result.message
+    asked = check("- output_layer: {activation: softmax}", evidence_with(model, level=Level.REPORTED), model="{fit: 1}")
+    assert asked.status is Status.NOT_ASSESSED and "uses linear" not in asked.message
+
+
+def test_an_unknown_output_activation_still_fails_on_the_wrong_number_of_classes():
+    model = arch(plain("f", "Flatten", [None, 100]), dense("d", 5, 100))
+    result = check("- output_layer: true", evidence_with(model, level=Level.REPORTED), model="{fit: 1}")
+    assert result.status is Status.FAILED and "5 units where 10 are needed" in result.message
+
+
+def test_a_softmax_layer_in_the_saved_summary_or_an_activation_read_from_the_code_is_known():
+    shown = arch(plain("f", "Flatten", [None, 100]), dense("d", 10, 100), plain("s", "Softmax", [None, 10]))
+    assert check("- output_layer: true", evidence_with(shown, level=Level.REPORTED),
+                 model="{fit: 1}").status is Status.PASSED
+    from_code = arch(plain("f", "Flatten", [None, 100]), dense("d", 10, 100, activation="softmax"))
+    assert check("- output_layer: true", evidence_with(from_code, level=Level.REPORTED),
+                 model="{fit: 1}").status is Status.PASSED
+
+
 def test_expected_activation_and_units():
     assert check("- output_layer: {units: 10, activation: softmax}").status is Status.PASSED
     assert check("- output_layer: {activation: sigmoid}").status is Status.FAILED

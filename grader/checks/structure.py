@@ -34,7 +34,7 @@ from grader.checks.base import (
 from grader.model.words import ordinal, plural, sentence
 from grader.checks.figures import params_figure
 from grader.checks.pattern import PatternError, canonical_class, parse_pattern
-from grader.model.evidence import Architecture, LayerInfo
+from grader.model.evidence import Architecture, LayerInfo, Level
 
 def _unknown_architecture(ctx: CheckContext, *, params: bool = False) -> Outcome | None:
     """"Not assessed" for a model whose architecture (or parameter counts) static mode could not
@@ -539,6 +539,16 @@ def _output_activation(layers: list[LayerInfo]) -> tuple[LayerInfo | None, str |
     return layers[last], activation
 
 
+def _activation_unknown(layers: list[LayerInfo], output: LayerInfo, level: Level) -> bool:
+    """Read from saved outputs, a layer without an activation is one whose activation nobody
+    printed: a Keras summary never shows it, and the code that built the model was not matched
+    to the summary. (Recorded by the kernel, no activation is a linear output.)"""
+    if level > Level.REPORTED or output.activation is not None:
+        return False
+    after = layers[layers.index(output) + 1:]
+    return not any(canonical_class(layer.class_name) == "Softmax" or layer.activation for layer in after)
+
+
 @check("output_layer", summary="The output layer fits the loss (softmax with categorical crossentropy, sigmoid with binary); optionally its units and activation.",
        title=lambda p: "output layer fits the loss" + (f", {p['units']} units" if "units" in p else "")
                        + (f", {p['activation']}" if "activation" in p else ""),
@@ -559,16 +569,24 @@ def output_layer_check(ctx: CheckContext, p: dict[str, Any]) -> Outcome:
     loss = normalize_loss(ctx.target.compile.loss if ctx.target.compile else None)
     problems = []
     expected_units = p.get("units")
-    if expected_units is None and activation == "softmax" and ctx.rubric.dataset:
+    unknown = _activation_unknown(layers, layer, level)
+    softmax = activation == "softmax" or (unknown and _CROSSENTROPY_ACTIVATION.get(loss or "") == "softmax")
+    if expected_units is None and softmax and ctx.rubric.dataset:
         from grader.data.registry import SPECS
 
         spec = SPECS.get(ctx.rubric.dataset)
         expected_units = spec.classes if spec else None
     if expected_units is not None and units is not None and units != expected_units:
         problems.append(f"it has {units} units where {expected_units} are needed (one per class)")
-    if "activation" in p and activation != p["activation"].lower():
+    if "activation" in p and activation != p["activation"].lower() and not unknown:
         problems.append(f"it uses {activation} where this task asks for {p['activation']}")
     wanted = _CROSSENTROPY_ACTIVATION.get(loss or "")
+    if unknown and (wanted or "activation" in p):
+        if problems:
+            return failed(f"The output layer {layer.name} ({units} units): " + "; ".join(problems) + ".", level=level)
+        return not_assessed(f"The activation of the output layer {layer.name} is not known: the model summary saved in "
+                            "the notebook does not show activations, and the code that built this model could not be "
+                            "matched to it.", level=level)
     if wanted and activation != wanted:
         if activation == "linear":
             # The recorder keeps the loss's name, not its from_logits: a linear output layer may be right.
