@@ -25,6 +25,7 @@ import contextvars
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -381,7 +382,7 @@ async def run(prepared: PreparedRun) -> Execution:
         execution.duration_s = time.perf_counter() - prepared.started
         _report_limit(prepared, execution)
         _seal(prepared, execution)
-        shutdown_in_background(prepared)
+        shutdown_in_background(prepared, stopping=_stopping())
     return execution
 
 
@@ -458,24 +459,18 @@ def _close_sockets(kc: Any) -> None:
                 pass
 
 
-def _stop_heartbeat(kc: Any) -> None:
-    """Join the client's heartbeat thread (it can wait for ever for a reply from a killed kernel:
-    a daemon thread of its own does it) and close its socket. Never touches a channel that does
-    not exist yet (the client's properties would create it, with a new socket, in this thread)."""
+def _stop_channels(kc: Any, end_context: bool) -> None:
+    """The rest of ``stop_channels``, in a daemon thread of its own: the heartbeat thread joined
+    (it can wait for ever for a reply from a killed kernel) and, with ``end_context``, the
+    client's own zmq context ended (its I/O thread) once no socket of it is left. Never touches a
+    channel that does not exist yet (the client's properties would create it, with a new socket,
+    in this thread)."""
     try:
         heartbeat = getattr(kc, "_hb_channel", None)
         if heartbeat is not None and heartbeat.is_alive():
             heartbeat.stop()
-    except Exception:
-        pass
-
-
-def _destroy_context(kc: Any) -> None:
-    """End the client's own zmq context (its I/O thread), in the event loop's thread once none of
-    its sockets is left: ``term`` from another thread while the loop still polls aborts as well."""
-    try:
-        if getattr(kc, "_created_context", False) and not kc.context.closed:
-            kc.context.destroy(linger=0)
+        if end_context and getattr(kc, "_created_context", False) and not kc.context.closed:
+            kc.context.destroy(linger=100)
     except Exception:
         pass
 
@@ -483,15 +478,16 @@ def _destroy_context(kc: Any) -> None:
 def shutdown_in_background(prepared: PreparedRun, *, stopping: bool = False) -> None:
     """Stop the kernel without waiting for it: the result does not depend on a graceful exit.
 
-    ``stopping``: the grader is stopping (Ctrl-C): the cancelled cell's tasks may still hold the
-    client's sockets, and the context is left to the exit instead of being ended under them."""
+    ``stopping``: the grader is stopping (Ctrl-C): the cancelled cell's tasks may still use the
+    client's context, and ending it under them aborts the process (libzmq); it is left to the exit."""
 
     async def stop() -> None:
         kc = prepared.client.kc
         _close_sockets(kc)
-        # Stopping the heartbeat must not hold up the event loop that runs the other notebooks,
-        # nor the grader's exit (a daemon thread, not an executor).
-        stopper = threading.Thread(target=_stop_heartbeat, args=(kc,), daemon=True, name="nn-grader-stop-channels")
+        # The rest must not hold up the event loop that runs the other notebooks, nor the
+        # grader's exit (a daemon thread, not an executor).
+        stopper = threading.Thread(target=_stop_channels, args=(kc, not stopping), daemon=True,
+                                   name="nn-grader-stop-channels")
         stopper.start()
         deadline = time.monotonic() + _STOP_CHANNELS_S
         while stopper.is_alive() and time.monotonic() < deadline:
@@ -500,12 +496,15 @@ def shutdown_in_background(prepared: PreparedRun, *, stopping: bool = False) -> 
             await prepared.km.shutdown_kernel(now=True)
         except Exception:
             pass
-        if not stopping and not stopper.is_alive():
-            _destroy_context(kc)
 
     task = asyncio.ensure_future(stop())
     _SHUTDOWNS.add(task)
     task.add_done_callback(_SHUTDOWNS.discard)
+
+
+def _stopping() -> bool:
+    """In a ``finally``: is the grader being stopped (Ctrl-C cancels the running notebooks)?"""
+    return isinstance(sys.exc_info()[1], (asyncio.CancelledError, KeyboardInterrupt))
 
 
 async def drain_shutdowns() -> None:
