@@ -177,3 +177,45 @@ def test_ctrl_c_stops_kernels_keeps_results_and_releases_the_lock(tmp_path, tiny
             pass
     except BatchLockedError:
         pytest.fail("the lock of the stopped batch is still held")
+
+
+_HANGING_SHUTDOWN = """\
+import asyncio, sys
+import grader.batch.local as local
+async def forever():
+    await asyncio.sleep(3600)
+local.drain_shutdowns = forever  # a kernel shutdown that never finishes
+local.STUCK_AFTER_CTRL_C_S = 3.0
+from grader.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_even_when_stopping_the_kernels_hangs(tmp_path, tiny_rubric):
+    subs, rubric = _batch(tiny_rubric(), [0, 0, 120, 120])
+    out = tmp_path / "out"
+    script = tmp_path / "hanging.py"
+    script.write_text(_HANGING_SHUTDOWN)
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
+    process = subprocess.Popen([sys.executable, str(script), str(subs), "--rubric", str(rubric), "--out", str(out),
+                                "--quiet", "--workers", "2"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    kernels: dict[int, str] = {}
+
+    def long_ones_running() -> bool:
+        kernels.update({pid: cmd for pid, cmd in _descendants(process.pid).items() if "ipykernel" in cmd})
+        return len(_results(out)) >= 2 and sum(_alive(pid) for pid in kernels) >= 2
+
+    _wait_for(long_ones_running, 180, process)
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130, errors[-3000:]
+    assert "stopped (Ctrl-C)" in errors and "they were killed" in errors
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in kernels) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in kernels if _alive(pid)] == []
+    assert _results(out) == ["s0", "s1"]
+    with ResultStore(out).lock():
+        pass

@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
+import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -161,6 +164,7 @@ async def grade_submissions(
         await asyncio.gather(*(job(i, s) for i, s in enumerate(submissions)))
     except asyncio.CancelledError:
         _quiet_stopped_cells(asyncio.get_running_loop())
+        _arm_watchdog(marker)
         raise
     finally:
         await drain_shutdowns()
@@ -171,6 +175,44 @@ async def grade_submissions(
         if cleanups:
             await asyncio.gather(*list(cleanups), return_exceptions=True)
     return [results[i] for i in sorted(results)]
+
+
+# After Ctrl-C the running kernels are stopped and the batch's records put right; a shutdown that
+# hangs there (a kernel client that never lets go) must not keep the grader from exiting.
+STUCK_AFTER_CTRL_C_S = 20.0
+_WATCHDOG: threading.Timer | None = None
+
+
+def _arm_watchdog(marker: str | None) -> None:
+    """Exit (130) if stopping takes longer than STUCK_AFTER_CTRL_C_S, the kernels and what they
+    started killed by their marker first; finished results are stored already, the lock goes
+    with the process. Disarmed when the batch's cleanup is done (:func:`_disarm_watchdog`)."""
+    global _WATCHDOG
+    if _WATCHDOG is not None:
+        return
+
+    def give_up() -> None:
+        try:
+            if marker is not None:
+                sweep(marker)
+            kill_orphans()
+        except Exception:
+            pass
+        sys.stderr.write("grade: stopped (Ctrl-C); finished results are kept, run the same command to resume "
+                         f"(stopping the kernels took over {STUCK_AFTER_CTRL_C_S:.0f} s: they were killed)\n")
+        sys.stderr.flush()
+        os._exit(130)
+
+    _WATCHDOG = threading.Timer(STUCK_AFTER_CTRL_C_S, give_up)
+    _WATCHDOG.daemon = True
+    _WATCHDOG.start()
+
+
+def _disarm_watchdog() -> None:
+    global _WATCHDOG
+    if _WATCHDOG is not None:
+        _WATCHDOG.cancel()
+        _WATCHDOG = None
 
 
 def _quiet_stopped_cells(loop: asyncio.AbstractEventLoop) -> None:
@@ -335,6 +377,7 @@ def grade_batch(
                     seal.save(session.store.out_dir)
             finally:
                 session.close()
+                _disarm_watchdog()
         if seal.tampered:
             write_tampering_log(session.store.out_dir / TAMPERING_LOG, seal.tampered)
         assert results is not None  # set, or the try above raised
