@@ -155,6 +155,18 @@ def write_batch(folder: Path, make, count: int) -> list[Path]:
     return paths
 
 
+def compile_grader() -> None:
+    """Write the bytecode of the grader's own modules, as ``pip install`` does for an installed
+    package and Python does on the first run of an editable one. Where ``PYTHONDONTWRITEBYTECODE``
+    is set (as on some CI and sandbox machines) an editable checkout would otherwise compile every
+    module from source on every run, and each timed command would pay ~0.3 s that an instructor's
+    does not."""
+    import compileall
+
+    for package in ("grader", "reference_models"):
+        compileall.compile_dir(str(ROOT / package), quiet=1)
+
+
 def load() -> float:
     """The 1-minute load average (the machine is shared)."""
     return os.getloadavg()[0]

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.execute.limits import Limits
-from grader.execute.sandbox import resolve_mode
 from grader.rubric.model import Rubric
+from grader.model.kinds import SandboxMode
 
 __all__ = ["GradingOptions", "GradingConfig", "FastMode"]
 
@@ -134,7 +134,7 @@ class GradingConfig:
             cell_timeout=options.cell_timeout or rubric.cell_timeout,
             notebook_timeout=options.notebook_timeout or rubric.notebook_timeout,
             compat=options.compat if options.compat is not None else rubric.compat,
-            sandbox="none" if options.static else resolve_mode(options.sandbox),
+            sandbox="none" if options.static else _sandbox_mode(options.sandbox),
             limits=Limits.from_rubric(rubric.limits).replace(**options.limits),
             kernel_name=rubric.kernel,
             kernel_env=tuple(options.kernel_env.items()),
@@ -146,3 +146,11 @@ class GradingConfig:
             force=options.force,
             preflight=options.preflight,
         )
+
+
+def _sandbox_mode(mode: str) -> SandboxMode:
+    """The sandbox the kernels get; the kernel machinery is imported only when kernels run (a
+    static batch starts without it)."""
+    from grader.execute.sandbox import resolve_mode
+
+    return resolve_mode(mode)

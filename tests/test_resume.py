@@ -184,7 +184,8 @@ import asyncio, sys
 import grader.batch.local as local
 async def forever():
     await asyncio.sleep(3600)
-local.drain_shutdowns = forever  # a kernel shutdown that never finishes
+import grader.execute.client as client
+client.drain_shutdowns = forever  # a kernel shutdown that never finishes (grade_submissions imports it when it starts)
 local.STUCK_AFTER_CTRL_C_S = 3.0
 from grader.cli import main
 main(sys.argv[1:])

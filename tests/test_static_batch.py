@@ -114,6 +114,46 @@ def test_a_static_batch_grades_in_one_event_loop_per_process(tmp_path, monkeypat
     assert len(loops) == 1 and loops[0].is_closed()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the worker processes are forked")
+def test_the_report_templates_are_compiled_while_the_workers_grade(tmp_path, monkeypatch):
+    """Not in the main thread and not before the workers are forked; done (joined) by the time
+    the batch returns, so the report renderers forked next inherit them."""
+    import threading
+
+    import grader.report.render as render
+
+    folder, rubric = _class(tmp_path, 10)
+    monkeypatch.setattr(static_batch, "static_processes", lambda: 2)
+    monkeypatch.setattr(static_batch, "POOL_FROM", 2)
+    calls = []
+    real = render.compile_templates
+
+    def compiled():
+        calls.append(threading.current_thread() is threading.main_thread())
+        real()
+
+    monkeypatch.setattr(render, "compile_templates", compiled)
+    real_keep = static_batch._keep
+    stored = []
+    monkeypatch.setattr(static_batch, "_keep", lambda *a: stored.append(len(calls)) or real_keep(*a))
+    out = _grade(tmp_path, folder, rubric, "out")
+    assert calls == [False]  # once, in its own thread
+    assert stored[0] == 1  # started before the first result came back: the workers were forked
+    assert len(_scores(out)) == 10 and (out / "student03" / "report.html").is_file()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the worker processes are forked")
+def test_templates_that_cannot_be_compiled_ahead_cost_no_result(tmp_path, monkeypatch):
+    import grader.report.render as render
+
+    folder, rubric = _class(tmp_path, 10)
+    monkeypatch.setattr(static_batch, "static_processes", lambda: 2)
+    monkeypatch.setattr(static_batch, "POOL_FROM", 2)
+    monkeypatch.setattr(render, "compile_templates", lambda: 1 / 0)
+    out = _grade(tmp_path, folder, rubric, "out")
+    assert len(_scores(out)) == 10 and (out / "student09" / "report.html").is_file()
+
+
 def _die(submission):
     os._exit(3)  # a worker killed (out of memory, say)
 
@@ -140,12 +180,13 @@ def test_results_and_reports_of_a_static_batch_are_not_flushed_one_by_one(tmp_pa
     assert len(calls) <= 4
 
 
-def test_a_static_batch_imports_neither_matplotlib_nor_tensorflow_nor_numpy(tmp_path):
+def test_a_static_batch_imports_neither_matplotlib_nor_tensorflow_nor_numpy_nor_the_kernel_client(tmp_path):
     folder, rubric = _class(tmp_path, 2)
     probe = ("import sys\nfrom grader.cli.root import main\n"
              f"try:\n    main(['run', {str(folder)!r}, '--rubric', {str(rubric)!r}, '--static', '--quiet', "
              f"'--out', {str(tmp_path / 'out')!r}])\nexcept SystemExit:\n    pass\n"
-             "print(sorted(m for m in ('matplotlib', 'tensorflow', 'keras', 'numpy') if m in sys.modules))")
+             "print(sorted(m for m in ('matplotlib', 'tensorflow', 'keras', 'numpy', 'jupyter_client', 'nbclient', "
+             "'zmq', 'grader.execute.client', 'grader.execute.sandbox') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr

@@ -77,6 +77,21 @@ def test_result_key_is_a_sha256_hex_and_stable():
     assert len(_key()) == 64 and int(_key(), 16) >= 0
 
 
+def test_result_key_keeps_its_form_so_stored_executions_are_still_found():
+    """The key is the sha256 of length-prefixed parts; a change of how it is computed would make
+    every stored execution of earlier batches unreachable (hours of training run again)."""
+    import hashlib
+    import json
+
+    def part(label: str, data: bytes) -> bytes:
+        return label.encode() + b"\0" + len(data).to_bytes(8, "big") + data
+
+    notebook = b'{"cells": []}' * 1000
+    expected = hashlib.sha256(part("grader_version", b"0.1.0") + part("notebook", notebook) + part(
+        "settings", json.dumps({"fast": True}, sort_keys=True, separators=(",", ":")).encode())).hexdigest()
+    assert _key(notebook_bytes=notebook) == expected
+
+
 def test_result_key_changes_with_notebook_settings_or_grader_version():
     base = _key()
     assert _key(notebook_bytes=b'{"cells": [1]}') != base

@@ -343,3 +343,19 @@ def test_layers_whose_counts_were_cut_off_are_not_reported_as_other_parameter_co
     reference = LayerInfo(name="dense", class_name="Dense", params=9_440_256)
     assert LayerRow(student, reference).status == "params"  # what a count of 0 would say
     assert LayerRow(student, reference, counts=False).status == "same"
+
+
+def test_the_quick_rule_test_agrees_with_its_definition():
+    """A rule line is blank, an <hr>/``` marker, or drawn only with rule characters; the first
+    character decides most lines without building a set."""
+    from grader.static.summary import _RULE_CHARS, _is_rule
+
+    def by_definition(line: str) -> bool:
+        stripped = line.strip()
+        return not stripped or stripped.lower() in {"<hr/>", "<hr>", "```"} or set(stripped) <= _RULE_CHARS
+
+    lines = [line for path in sorted(DATA.glob("*.txt")) for line in path.read_text(encoding="utf-8").split("\n")]
+    lines += ["", "   ", "\t", "<HR/>", "<hr>", "```", "``` ", "`", "<b>", "_" * 100, "=" * 65, "-+-|", "¯¯¯",
+              "━━━━┳━━━", "│ dense │", " Layer (type) ", "Total params: 1", "_x_", "=a=", "--- end ---"]
+    assert len(lines) > 500
+    assert [_is_rule(line) for line in lines] == [by_definition(line) for line in lines]

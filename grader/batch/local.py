@@ -44,9 +44,6 @@ from grader.batch.gpus import Gpu, kernel_environments
 from grader.batch.log import TAMPERING_LOG, keep_execution, keep_logs, write_tampering_log
 from grader.collect import Submission
 from grader.config import GradingOptions
-from grader.execute.client import drain_shutdowns, shutdown_in_background
-from grader.execute.sandbox import (adopt_orphans, keep_from_kernel_users, kill_orphans, make_undumpable, release_orphans,
-                                    sweep_kernels)
 from grader.execute.preflight import mark_environment_problem, run_preflight, shared_environment_errors
 from grader.model.results import GradeResult, SubmissionProblem
 from grader.pipeline.run import Stage, SubmissionRun, run_stage
@@ -79,6 +76,10 @@ async def grade_submissions(
     ``NN_GRADER_RUN=<marker>.<n>``, and what a kernel left running is killed as soon as its
     notebook has run, before the next notebook starts (:func:`grader.store.seal.sweep`).
     """
+    # The kernel machinery is imported where kernels run: a static batch starts without it.
+    from grader.execute.client import drain_shutdowns, shutdown_in_background
+    from grader.execute.sandbox import kill_orphans
+
     workers = max(1, int(workers))
     envs = kernel_env or [{} for _ in range(workers + 1)]
     stages = stages_for(session)
@@ -190,6 +191,7 @@ def _arm_watchdog(marker: str | None) -> None:
     global _WATCHDOG
     if _WATCHDOG is not None:
         return
+    from grader.execute.sandbox import kill_orphans  # here, not in the timer's thread
 
     def give_up() -> None:
         try:
@@ -242,6 +244,8 @@ async def _ahead(session: GradingSession, run: SubmissionRun, stages: tuple[Stag
     async def go() -> None:
         for stage in stages:
             await run_stage(stage, session, run)
+
+    from grader.execute.client import shutdown_in_background
 
     task = asyncio.ensure_future(go())
     try:
@@ -333,6 +337,8 @@ def grade_batch(
         seal.take_manifest(session.store.out_dir)
         session.store.seal = seal
         if runs_kernels and session.config.sandbox == "none":
+            from grader.execute.sandbox import keep_from_kernel_users
+
             keep_from_kernel_users(files=[session.config.hidden_test], folders=[session.store.store_dir])
         results: list[GradeResult] | None = None
         try:
@@ -369,7 +375,9 @@ def grade_batch(
         finally:
             try:
                 sweep(seal.run_id)  # daemons that left their kernel's process tree
-                if runs_kernels:
+                if runs_kernels:  # (imported by _before_kernels)
+                    from grader.execute.sandbox import release_orphans, sweep_kernels
+
                     sweep_kernels()  # and those that scrubbed their environment too
                     release_orphans()
                 verify_store(seal, session.store.out_dir)
@@ -393,6 +401,8 @@ def _before_kernels(session: GradingSession) -> None:
     """What a batch that runs kernels does before the first: what a kernel leaves behind comes
     back to the grader (a subreaper), and without a sandbox the grader's memory and environment
     are no other process's to read (not dumpable)."""
+    from grader.execute.sandbox import adopt_orphans, make_undumpable
+
     adopt_orphans()
     if session.config.sandbox == "none":
         make_undumpable()

@@ -16,8 +16,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
+import threading
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -69,6 +71,15 @@ def _close_loop() -> None:
     if _LOOP is not None and _LOOP[0] == os.getpid():
         _LOOP[1].close()
     _LOOP = None
+
+
+def _compile_report_templates() -> None:
+    try:
+        from grader.report.render import compile_templates
+
+        compile_templates()
+    except Exception:  # a template that does not compile is reported when its page is drawn
+        logging.getLogger(__name__).debug("report templates not compiled ahead", exc_info=True)
 
 
 def _graded(session: GradingSession, submission: Submission) -> tuple[GradeResult, str, dict[str, float]]:
@@ -124,16 +135,24 @@ def grade_static(
     if processes > 1 and len(submissions) >= POOL_FROM and "fork" in multiprocessing.get_all_start_methods():
         global _SESSION
         _SESSION = session
+        ahead: threading.Thread | None = None
         try:
             with ProcessPoolExecutor(min(processes, len(submissions)),
                                      mp_context=multiprocessing.get_context("fork")) as pool:
-                for submission, (result, key, timings, data) in zip(submissions, pool.map(
-                        _in_worker, submissions, chunksize=CHUNK)):
+                graded = pool.map(_in_worker, submissions, chunksize=CHUNK)
+                # Every worker is forked by now (map submits them all). This process mostly waits
+                # for them: it compiles the report templates meanwhile, which the reports drawn
+                # next (forked in turn) would otherwise compile first, with one core idle.
+                ahead = threading.Thread(target=_compile_report_templates, name="nn-grader-templates", daemon=True)
+                ahead.start()
+                for submission, (result, key, timings, data) in zip(submissions, graded):
                     done(submission, result, key, timings, data)
         except BrokenProcessPool:  # a worker died (out of memory?): the rest are graded here
             pass
         finally:
             _SESSION = None
+            if ahead is not None:
+                ahead.join()  # before anything forks again
     try:
         for submission in submissions[len(results):]:
             result, key, timings = _graded(session, submission)

@@ -76,10 +76,16 @@ def run_command(paths: tuple[Path, ...], rubric: str, out: Path, fast: bool, wor
         progress = _Progress(len(collected.submissions), quiet=common["quiet"])
         progress.header(loaded, collected, options)
         progress.resources(jobs, devices, dask_scheduler)
-        from grader.execute.client import listening
+        if options.static:  # nothing runs: no kernel to tell the bar about (nor its machinery to import)
+            import contextlib
 
+            listen = contextlib.nullcontext()
+        else:
+            from grader.execute.client import listening
+
+            listen = listening(progress)
         try:
-            with listening(progress):  # tells the bar which notebooks still run and which are being checked
+            with listen:  # tells the bar which notebooks still run and which are being checked
                 results = grade_batch(collected.submissions, loaded, out, options=options, workers=jobs, gpus=devices,
                                       dask_scheduler=dask_scheduler, on_start=progress.started, on_result=progress.finished,
                                       on_tampering=lambda found: _list_planted(collected, out, found))

@@ -23,7 +23,6 @@ from pathlib import Path
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.errors import EnvironmentProblem
-from grader.execute.client import drain_shutdowns, execute_notebook
 from grader.execute.settings import ExecutionSettings
 from grader.model.results import GradeResult, SubmissionProblem
 
@@ -51,6 +50,7 @@ def run_preflight(settings: ExecutionSettings, packages: list[str]) -> None:
     nb = new_notebook(cells=[new_code_cell(source) for source in sources])
     workdir = Path(tempfile.mkdtemp(prefix="nn-grader-preflight-"))
     quick = replace(settings, fast=None, functions=[], variables=[], cell_timeout=min(settings.cell_timeout, 300))
+    from grader.execute.client import drain_shutdowns, execute_notebook  # (what reads results needs no kernel)
 
     async def main():
         try:

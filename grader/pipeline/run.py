@@ -16,15 +16,17 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import nbformat
 
 from grader.collect import Submission
-from grader.execute.client import Execution, PreparedRun
 from grader.execute.settings import ExecutionSettings
 from grader.model.evidence import Evidence
 from grader.model.results import GradeResult, SubmissionProblem
+
+if TYPE_CHECKING:  # the kernel machinery, imported where kernels run
+    from grader.execute.client import Execution, PreparedRun
 
 __all__ = ["SubmissionRun", "Stage", "run_stage", "sound", "always"]
 

@@ -27,7 +27,6 @@ from grader.clean.protocol import VerifyRequest
 from grader.collect import Submission
 from grader.errors import BundleError, NotebookError
 from grader.execute.bundle import read_bundle as read_bundle_dir
-from grader.execute.client import prepare, run
 from grader.findings.identical import notebook_hashes
 from grader.findings.integrity import integrity_findings, load_test_images
 from grader.model.evidence import Evidence, Finding
@@ -94,6 +93,8 @@ async def start_kernel(session: GradingSession, run_: SubmissionRun) -> None:
     assert run_.nb is not None and run_.settings is not None
     run_.workdir = session.work_root / "runs" / run_.submission.student.key
     run_.settings.env.update(run_.env)
+    from grader.execute.client import prepare  # where kernels run: a static batch starts without it
+
     try:
         run_.prepared = await prepare(run_.nb, run_.workdir, run_.settings)
     except Exception as exc:  # e.g. "Kernel died before replying to kernel_info" under load
@@ -127,6 +128,8 @@ def take_worker(session: GradingSession, run_: SubmissionRun) -> None:
 
 async def execute(session: GradingSession, run_: SubmissionRun) -> None:
     """Run the notebook in its started kernel."""
+    from grader.execute.client import run
+
     assert run_.prepared is not None
     run_.execution = await run(run_.prepared)
 

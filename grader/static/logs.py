@@ -227,7 +227,7 @@ def _scan(lines: list[str]) -> tuple[list[ParsedLog], list[ParsedScore]]:
             current.end_line = number
             continue
 
-        train_on = _TRAIN_ON.search(line)
+        train_on = _TRAIN_ON.search(line) if "Train on" in line else None
         if train_on:
             close()
             samples = (int(train_on.group(1)),

@@ -173,6 +173,8 @@ def _is_rule(line: str) -> bool:
     stripped = line.strip()
     if not stripped:
         return True
+    if stripped[0] not in _RULE_CHARS and stripped[0] not in "<`":  # most lines: a row, or text
+        return False
     if stripped.lower() in {"<hr/>", "<hr>", "```"}:
         return True
     return set(stripped) <= _RULE_CHARS
@@ -303,7 +305,7 @@ class _Table:
     def feed(self, number: int, line: str) -> bool:
         if "Layer (type)" in line or _MODEL_NAME.match(line):
             return False  # the next table starts
-        totals = _TOTALS.findall(line)
+        totals = _TOTALS.findall(line) if "params:" in line else None  # a search only where one can match
         if totals:
             for kind, value in totals:
                 try:
