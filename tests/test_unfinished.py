@@ -75,6 +75,20 @@ def test_a_filled_block_with_its_banners_kept_is_not_unfinished():
     assert [index for index, _ in found] == [1, 2]
 
 
+def test_banners_are_found_however_the_lines_are_broken_and_written():
+    """The one search that skips cells without a banner finds every banner the line-by-line
+    reading does: other line breaks, other cases, spaces."""
+    for opening in ("# === Your code here ===", "#=YOUR CODE HERE", "  #  ==   your Code here: the CNN",
+                    "# ====== Your code here ======"):
+        for breaking in ("\n", "\r\n", "\r", "\x0c", "\u2028"):
+            empty = breaking.join(["x = 1", opening, "", "# a comment", "# ====", "y = 2"])
+            filled = breaking.join(["x = 1", opening, "z = Dense(10)(z)", "# ===="])
+            assert (empty_code_block(empty), filled_code_block(empty)) == (True, False), (opening, breaking)
+            assert (empty_code_block(filled), filled_code_block(filled)) == (False, True), (opening, breaking)
+    for none in ("x = 1", "# ==== the end", "# === Your code below ===", "print('=== your code here')"):
+        assert not empty_code_block(none) and not filled_code_block(none)
+
+
 def test_your_answer_here_is_no_answer():
     assert is_placeholder_answer('#### **<span style="color:green">Answer:</span>**\n\\[Your answer here\\]')
     assert is_placeholder_answer("[Your answer here]")

@@ -28,6 +28,9 @@ _PLACEHOLDERS = [
 # kept or not.
 _BLOCK_OPEN = re.compile(r"^\s*#\s*=+\s*your code here\b.*$", re.IGNORECASE)
 _BLOCK_CLOSE = re.compile(r"^\s*#\s*={3,}\s*$")
+# The opening banner anywhere in a cell: one search tells most cells (which have none) from the
+# few to read line by line. It finds every line _BLOCK_OPEN matches, and more.
+_BLOCK_ANYWHERE = re.compile(r"#\s*=+\s*your code here\b", re.IGNORECASE)
 
 
 def empty_code_block(source: str) -> bool:
@@ -43,6 +46,8 @@ def filled_code_block(source: str) -> bool:
 def _blocks(source: str) -> tuple[bool, bool]:
     """(an empty block, a filled block) among the template blocks of ``source``."""
     empty = filled = False
+    if not _BLOCK_ANYWHERE.search(source):
+        return empty, filled
     lines = source.splitlines()
     for start, line in enumerate(lines):
         if not _BLOCK_OPEN.match(line):
